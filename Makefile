@@ -1,0 +1,37 @@
+# cri-rt: `make run` installs what is needed and runs the daemon on its
+# defaults; `make test` runs every test. See README.md.
+
+export PATH := /usr/local/sbin:/usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/cri-rt/cri-rt/pkg/version.Version=$(VERSION)
+BIN     := bin/cri-rt
+
+.PHONY: all build deps run test test-unit vet critest clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cri-rt
+
+deps:
+	hack/install-deps.sh
+
+# Runs the daemon on the embedded defaults (root /var/lib/cri-rt, state
+# /run/cri-rt, socket /run/cri-rt/cri-rt.sock), or on /etc/cri-rt/config.toml.
+run: deps build
+	$(BIN)
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-unit:
+	$(GO) test -count=1 -timeout 30m ./...
+
+# Every test: formatting and vet, unit and integration tests (real runc, CNI,
+# registry, overlay mounts; needs root).
+test: deps vet test-unit
+
+clean:
+	rm -rf bin

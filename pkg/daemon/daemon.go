@@ -1,0 +1,184 @@
+// Package daemon runs cri-rt: it prepares the root and state directories,
+// takes the root lock, serves the CRI on its unix socket, and shuts down
+// without touching running containers.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/instrument"
+	"github.com/cri-rt/cri-rt/pkg/metrics"
+	"github.com/cri-rt/cri-rt/pkg/oom"
+	"github.com/cri-rt/cri-rt/pkg/server"
+)
+
+// ShutdownTimeout bounds how long in-flight RPCs may run after a stop
+// signal before they are cut off.
+const ShutdownTimeout = 10 * time.Second
+
+// Daemon is one running cri-rt.
+type Daemon struct {
+	cfg     *config.Config
+	lock    *rootLock
+	grpc    *grpc.Server
+	ln      net.Listener
+	metrics *metrics.Server
+}
+
+// Start prepares the directories and the lock and begins serving. It
+// returns once the socket accepts connections.
+func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
+	logger := klog.FromContext(ctx)
+	// root is 0711 like containerd's: others may traverse to paths under it
+	// that are handed to containers, but not list it.
+	if err := os.MkdirAll(cfg.Root, 0o711); err != nil {
+		return nil, fmt.Errorf("creating root %s: %w", cfg.Root, err)
+	}
+	if err := os.MkdirAll(cfg.State, 0o711); err != nil {
+		return nil, fmt.Errorf("creating state %s: %w", cfg.State, err)
+	}
+	lock, err := acquireRootLock(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, lock: lock}
+	defer func() {
+		if retErr != nil {
+			d.release(context.Background())
+		}
+	}()
+
+	restriction := applyOOMScore(logger, cfg.OOMScore)
+
+	reg := metrics.NewRegistry()
+	inst := instrument.NewMetrics(reg)
+	svc, err := server.New(server.Options{Config: cfg, OOM: restriction})
+	if err != nil {
+		return nil, err
+	}
+	d.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.GRPC.MaxRecvMessageSize),
+		grpc.MaxSendMsgSize(cfg.GRPC.MaxSendMessageSize),
+		grpc.ChainUnaryInterceptor(inst.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(inst.StreamServerInterceptor()),
+	)
+	runtimeapi.RegisterRuntimeServiceServer(d.grpc, svc)
+	runtimeapi.RegisterImageServiceServer(d.grpc, svc)
+
+	if cfg.Metrics.Address != "" {
+		d.metrics, err = metrics.Listen(cfg.Metrics.Address, reg)
+		if err != nil {
+			return nil, fmt.Errorf("metrics address %s: %w", cfg.Metrics.Address, err)
+		}
+		logger.Info("Serving metrics", "address", d.metrics.Addr())
+	}
+
+	d.ln, err = listenUnix(cfg.GRPC.Address, cfg.GRPC.UID, cfg.GRPC.GID)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := d.grpc.Serve(d.ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			logger.Error(err, "CRI server stopped")
+		}
+	}()
+	logger.Info("Serving CRI", "address", cfg.GRPC.Address, "root", cfg.Root, "state", cfg.State)
+	return d, nil
+}
+
+// applyOOMScore sets the daemon's own oom_score_adj. Where the kernel
+// refuses (no CAP_SYS_RESOURCE), it warns and runs on with a floor.
+func applyOOMScore(logger klog.Logger, want int) oom.Restriction {
+	eff, restricted, err := oom.SetSelf(want)
+	switch {
+	case err != nil:
+		logger.Error(err, "Could not set oom_score_adj; running on", "oom_score", want)
+		return oom.Restriction{}
+	case restricted:
+		logger.Info("WARNING: cannot lower oom_score_adj without CAP_SYS_RESOURCE; keeping the current value and clamping container values to it",
+			"oom_score", want, "effective", eff)
+		return oom.Restriction{Restricted: true, Floor: eff}
+	}
+	return oom.Restriction{}
+}
+
+// Addr is the socket path.
+func (d *Daemon) Addr() string { return d.cfg.GRPC.Address }
+
+// Shutdown stops accepting calls, lets in-flight ones finish for at most
+// ShutdownTimeout, and releases the socket and lock. Containers are not
+// touched: their monitors keep running.
+func (d *Daemon) Shutdown(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		d.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(ShutdownTimeout):
+		klog.FromContext(ctx).Info("In-flight RPCs did not finish in time; cutting them off", "timeout", ShutdownTimeout)
+		d.grpc.Stop()
+		<-done
+	}
+	d.release(ctx)
+}
+
+func (d *Daemon) release(ctx context.Context) {
+	if d.ln != nil {
+		// GracefulStop closed the listener; the file stays and must go so
+		// that clients see "no daemon" rather than "connection refused".
+		_ = os.Remove(d.cfg.GRPC.Address)
+	}
+	if d.metrics != nil {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		_ = d.metrics.Shutdown(sctx)
+		cancel()
+	}
+	d.lock.release()
+}
+
+// listenUnix binds the CRI socket with mode 0660. A socket file left by a
+// dead daemon is removed; one that still answers belongs to a live daemon
+// (possibly on another root) and is an error.
+func listenUnix(path string, uid, gid int) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+		return nil, fmt.Errorf("creating socket dir: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("socket path %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("socket %s is in use by another process", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing stale socket: %w", err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	if err := os.Chown(path, uid, gid); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}

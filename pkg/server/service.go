@@ -1,0 +1,58 @@
+// Package server implements the CRI RuntimeService and ImageService. Each RPC
+// lives in its own <object>_<verb>.go file and stays thin: it validates the
+// request, calls the domain packages and converts the result. Errors are
+// returned as wrapped errdefs sentinels; pkg/instrument turns them into gRPC
+// codes at the boundary.
+package server
+
+import (
+	"encoding/json"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/oom"
+)
+
+// Options are the dependencies of a Service.
+type Options struct {
+	Config *config.Config
+	// OOM tells whether the daemon could not lower its own oom_score_adj, so
+	// container values below the floor must be clamped.
+	OOM oom.Restriction
+}
+
+// Service serves both CRI services. RPCs not built yet fall through to the
+// embedded Unimplemented servers, which answer codes.Unimplemented naming the
+// method.
+type Service struct {
+	runtimeapi.UnimplementedRuntimeServiceServer
+	runtimeapi.UnimplementedImageServiceServer
+
+	config *config.Config
+	oom    oom.Restriction
+}
+
+var (
+	_ runtimeapi.RuntimeServiceServer = (*Service)(nil)
+	_ runtimeapi.ImageServiceServer   = (*Service)(nil)
+)
+
+// New builds a Service.
+func New(opts Options) (*Service, error) {
+	return &Service{config: opts.Config, oom: opts.OOM}, nil
+}
+
+// toJSON renders verbose info values; the CRI wants JSON strings there.
+func toJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return `{"error":` + jsonString(err.Error()) + `}`
+	}
+	return string(b)
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

@@ -1,0 +1,53 @@
+package server
+
+import (
+	"context"
+
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/pkg/network"
+)
+
+// Reasons reported in runtime conditions.
+const (
+	reasonNetworkNotReady = "NetworkPluginNotReady"
+)
+
+// Status reports the runtime and network conditions. NetworkReady is true
+// only while a valid CNI config is present in the conf dir.
+func (s *Service) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
+	runtimeCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
+	networkCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
+	netConf, netFile, err := network.LoadDefaultNetwork(s.config.CNI.ConfDir)
+	if err != nil {
+		networkCond.Status = false
+		networkCond.Reason = reasonNetworkNotReady
+		networkCond.Message = "cni config not loaded: " + err.Error()
+	}
+	resp := &runtimeapi.StatusResponse{
+		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond}},
+	}
+	for _, name := range s.config.RuntimeNames() {
+		// Features stay false until the handler's capabilities are probed.
+		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
+			Name: name, Features: &runtimeapi.RuntimeHandlerFeatures{},
+		})
+		if name == s.config.DefaultRuntime {
+			// An empty name denotes the default handler.
+			resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
+				Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{},
+			})
+		}
+	}
+	resp.Features = &runtimeapi.RuntimeFeatures{}
+	if r.GetVerbose() {
+		resp.Info = map[string]string{
+			"config": toJSON(s.config.Redacted()),
+			"oom":    toJSON(s.oom),
+		}
+		if netConf != nil {
+			resp.Info["cniconfig"] = toJSON(map[string]any{"file": netFile, "name": netConf.Name, "cniVersion": netConf.CNIVersion, "plugins": len(netConf.Plugins)})
+		}
+	}
+	return resp, nil
+}
