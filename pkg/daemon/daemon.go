@@ -12,15 +12,21 @@ import (
 	"path/filepath"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
 	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/content"
+	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/instrument"
+	"github.com/cri-rt/cri-rt/pkg/metadata"
 	"github.com/cri-rt/cri-rt/pkg/metrics"
 	"github.com/cri-rt/cri-rt/pkg/oom"
+	"github.com/cri-rt/cri-rt/pkg/registry/hosts"
 	"github.com/cri-rt/cri-rt/pkg/server"
+	"github.com/cri-rt/cri-rt/pkg/snapshot"
 )
 
 // ShutdownTimeout bounds how long in-flight RPCs may run after a stop
@@ -31,6 +37,7 @@ const ShutdownTimeout = 10 * time.Second
 type Daemon struct {
 	cfg     *config.Config
 	lock    *rootLock
+	db      *bolt.DB
 	grpc    *grpc.Server
 	ln      net.Listener
 	metrics *metrics.Server
@@ -63,7 +70,11 @@ func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
 
 	reg := metrics.NewRegistry()
 	inst := instrument.NewMetrics(reg)
-	svc, err := server.New(server.Options{Config: cfg, OOM: restriction})
+	images, err := d.openImageService(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := server.New(server.Options{Config: cfg, OOM: restriction, Images: images})
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +157,41 @@ func (d *Daemon) release(ctx context.Context) {
 		_ = d.metrics.Shutdown(sctx)
 		cancel()
 	}
+	if d.db != nil {
+		_ = d.db.Close()
+	}
 	d.lock.release()
+}
+
+// openImageService opens the metadata DB, the blob and layer stores, and
+// reconciles them after whatever stopped the last daemon.
+func (d *Daemon) openImageService(ctx context.Context, cfg *config.Config) (*image.Service, error) {
+	db, err := metadata.Open(filepath.Join(cfg.Root, "meta.db"))
+	if err != nil {
+		return nil, err
+	}
+	d.db = db
+	blobs, err := content.NewStore(filepath.Join(cfg.Root, "content"))
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := snapshot.New(filepath.Join(cfg.Root, "snapshots"), db)
+	if err != nil {
+		return nil, err
+	}
+	images, err := image.New(image.Options{
+		DB: db, Content: blobs, Snapshots: snaps, Hosts: hosts.New(cfg.Registry),
+		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
+		ProgressTimeout:        cfg.ImagePullProgressTimeout,
+		PinnedImages:           []string{cfg.SandboxImage},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := images.Reconcile(ctx); err != nil {
+		return nil, fmt.Errorf("reconciling the image store: %w", err)
+	}
+	return images, nil
 }
 
 // listenUnix binds the CRI socket with mode 0660. A socket file left by a

@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/oom"
 )
 
@@ -20,6 +21,8 @@ type Options struct {
 	// OOM tells whether the daemon could not lower its own oom_score_adj, so
 	// container values below the floor must be clamped.
 	OOM oom.Restriction
+	// Images is the image service.
+	Images *image.Service
 }
 
 // Service serves both CRI services. RPCs not built yet fall through to the
@@ -31,6 +34,7 @@ type Service struct {
 
 	config *config.Config
 	oom    oom.Restriction
+	images *image.Service
 }
 
 var (
@@ -40,7 +44,7 @@ var (
 
 // New builds a Service.
 func New(opts Options) (*Service, error) {
-	return &Service{config: opts.Config, oom: opts.OOM}, nil
+	return &Service{config: opts.Config, oom: opts.OOM, images: opts.Images}, nil
 }
 
 // toJSON renders verbose info values; the CRI wants JSON strings there.
