@@ -136,15 +136,15 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestNoTempFilesInBlobs drives successful, failed, duplicate and
-// concurrent commits and then checks that blobs/ holds only the committed
+// TestNoTempFilesInBlobs drives successful, failed and duplicate commits and
+// pending ingests and then checks that blobs/ holds only the committed
 // blobs: nothing is ever staged there.
 func TestNoTempFilesInBlobs(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
 	data := randomBytes(t, 5000)
 	dgst := commit(t, s, "ok", data)
-	commit(t, s, "ok-again-without-expected", nil)
+	commit(t, s, "empty", nil)
 
 	w := openIngest(t, s, "dup", "", data)
 	if err := w.Commit(ctx, -1, dgst); err != nil {

@@ -115,7 +115,10 @@ func (s *Service) pull(ctx context.Context, ref Ref, auth *PullAuth) (rec *Recor
 	repo := &remote.Repository{
 		Host: ref.Host(), Name: ref.Repository(), Endpoints: eps,
 		Credentials: func(ep hosts.Endpoint) *remote.Credentials {
-			if ep.Namespace == "" && creds != nil {
+			// kubelet's credentials are for the registry itself (its server,
+			// wherever hosts.toml points it) and for an endpoint they name;
+			// a mirror gets its own from the config.
+			if creds != nil && (!ep.Mirror || (auth.ServerAddress != "" && sameRegistry(auth.ServerAddress, ep.URL.Host))) {
 				return creds
 			}
 			c, _ := remote.FromAuthConfig(ep.Auth)

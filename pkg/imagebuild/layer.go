@@ -80,7 +80,8 @@ func (l *Layer) Build() (*Blob, error) {
 	var gz bytes.Buffer
 	// The gzip header carries no name or mtime unless set, so the output
 	// depends only on the input and the Go version's deflate implementation.
-	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	// BestCompression would save <1% on binaries at 4x the time.
+	zw, err := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}

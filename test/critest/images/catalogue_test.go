@@ -155,13 +155,13 @@ func canon(t *testing.T, r string) string {
 func TestMirrorRef(t *testing.T) {
 	const reg = "127.0.0.1:5000"
 	cases := map[string]string{
-		"registry.k8s.io/e2e-test-images/busybox:1.29-2":      reg + "/e2e-test-images/busybox:1.29-2",
-		"gcr.io/k8s-staging-cri-tools/test-image-latest":      reg + "/k8s-staging-cri-tools/test-image-latest:latest",
-		"k8s.gcr.io/pause:3.9":                                reg + "/pause:3.9",
-		"registry.k8s.io/pause:3.9":                           reg + "/pause:3.9",
-		"busybox":                                             reg + "/library/busybox:latest",
-		"docker.io/library/nginx:1.25":                        reg + "/library/nginx:1.25",
-		"quay.io/org/img:v1":                                  reg + "/org/img:v1",
+		"registry.k8s.io/e2e-test-images/busybox:1.29-2":     reg + "/e2e-test-images/busybox:1.29-2",
+		"gcr.io/k8s-staging-cri-tools/test-image-latest":     reg + "/k8s-staging-cri-tools/test-image-latest:latest",
+		"k8s.gcr.io/pause:3.9":                               reg + "/pause:3.9",
+		"registry.k8s.io/pause:3.9":                          reg + "/pause:3.9",
+		"busybox":                                            reg + "/library/busybox:latest",
+		"docker.io/library/nginx:1.25":                       reg + "/library/nginx:1.25",
+		"quay.io/org/img:v1":                                 reg + "/org/img:v1",
 		"public.ecr.aws/docker/library/busybox:1.35.0-glibc": reg + "/docker/library/busybox:1.35.0-glibc",
 	}
 	for up, want := range cases {
