@@ -71,7 +71,7 @@ func newRecords(db *bolt.DB) (*records, error) {
 	return &records{db: db}, err
 }
 
-func byID(tx *bolt.Tx) *bolt.Bucket  { return tx.Bucket(bucketImages).Bucket(bucketByID) }
+func byID(tx *bolt.Tx) *bolt.Bucket   { return tx.Bucket(bucketImages).Bucket(bucketByID) }
 func byName(tx *bolt.Tx) *bolt.Bucket { return tx.Bucket(bucketImages).Bucket(bucketNames) }
 
 func getRecord(tx *bolt.Tx, id digest.Digest) (*Record, error) {

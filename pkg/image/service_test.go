@@ -1,12 +1,12 @@
 package image
 
 import (
-	"io/fs"
 	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -472,4 +472,3 @@ func TestProgressTimeoutCancelsStalledPull(t *testing.T) {
 		t.Fatalf("stalled pull left %v", left)
 	}
 }
-
