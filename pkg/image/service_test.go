@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/content"
@@ -29,6 +32,7 @@ import (
 )
 
 type testEnv struct {
+	db   *bolt.DB
 	root string
 	svc  *Service
 	snap *snapshot.Store
@@ -67,7 +71,7 @@ func openTestEnv(t *testing.T, root string, reg config.RegistryConfig) *testEnv 
 	if err := svc.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{root: root, svc: svc, snap: snaps, blob: blobs}
+	return &testEnv{db: db, root: root, svc: svc, snap: snaps, blob: blobs}
 }
 
 func tctx(t *testing.T) context.Context {
@@ -471,4 +475,120 @@ func TestProgressTimeoutCancelsStalledPull(t *testing.T) {
 	if left := env.leftovers(t); len(left) != 0 {
 		t.Fatalf("stalled pull left %v", left)
 	}
+}
+
+func TestMirror404FallsThroughToUpstream(t *testing.T) {
+	mirror := registry.NewInProcess(t) // empty: answers 404
+	upstream := registry.NewInProcess(t)
+	registry.Push(t, upstream.Host, "library/app:1", threeLayerImage(t))
+	env := newTestEnv(t, config.RegistryConfig{Mirrors: map[string]config.MirrorConfig{
+		upstream.Host: {Endpoints: []string{"http://" + mirror.Host}},
+	}})
+	if _, err := env.svc.Pull(tctx(t), upstream.Host+"/library/app:1", nil); err != nil {
+		t.Fatal(err)
+	}
+	if mirror.Count("GET /v2/library/app/manifests/1") != 1 {
+		t.Fatal("the mirror was not tried first")
+	}
+}
+
+func TestBrokenConnectionResumesWithRange(t *testing.T) {
+	reg := registry.NewInProcess(t)
+	img := registry.BuildImage(t, imagebuild.Config{}, []imagebuild.Entry{imagebuild.File("big", 0o644, bytes.Repeat([]byte("0123456789abcdef"), 64<<10))})
+	ref := registry.Push(t, reg.Host, "test/big:1", img)
+	layers, _ := img.Layers()
+	ld, _ := layers[0].Digest()
+	rc, _ := layers[0].Compressed()
+	blob, _ := io.ReadAll(rc)
+	var ranges []string
+	var mu sync.Mutex
+	reg.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.HasSuffix(r.URL.Path, ld.String()) {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if rg := r.Header.Get("Range"); rg != "" {
+			ranges = append(ranges, rg)
+			var from int
+			fmt.Sscanf(rg, "bytes=%d-", &from)
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(blob)-1, len(blob)))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(blob[from:])
+			return true
+		}
+		// First attempt: send half, then break the connection.
+		w.Header().Set("Content-Length", fmt.Sprint(len(blob)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(blob[:len(blob)/2])
+		w.(http.Flusher).Flush()
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+		return true
+	})
+	env := newTestEnv(t, config.RegistryConfig{})
+	rec, err := env.svc.Pull(tctx(t), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ranges) != 1 || ranges[0] != fmt.Sprintf("bytes=%d-", len(blob)/2) {
+		t.Fatalf("resume requests: %v", ranges)
+	}
+	if fi, err := os.Stat(filepath.Join(env.rootfs(t, rec), "big")); err != nil || fi.Size() != 16*64<<10 {
+		t.Fatalf("resumed layer content: %v %v", fi, err)
+	}
+}
+
+func TestRestartReconcilesOrphans(t *testing.T) {
+	reg := registry.NewInProcess(t)
+	ref := registry.Push(t, reg.Host, "test/app:v1", threeLayerImage(t))
+	root := t.TempDir()
+	env := openTestEnv(t, root, config.RegistryConfig{})
+	rec, err := env.svc.Pull(tctx(t), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Simulate a crash at awkward points: an unpack in progress, an
+	// unrecorded layer dir, a partial ingest, an unreferenced blob.
+	os.MkdirAll(filepath.Join(root, "snapshots", "tmp-123", "fs"), 0o755)
+	os.MkdirAll(filepath.Join(root, "snapshots", "999", "fs"), 0o755)
+	w, err := env.blob.Writer(tctx(t), "partial", "", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("half a blob"))
+	w.Close()
+	orphan := []byte("orphan blob")
+	if err := env.svc.storeBlob(tctx(t), digest.FromBytes(orphan), orphan); err != nil {
+		t.Fatal(err)
+	}
+	// And a layer whose directory vanished: its image must go.
+	other := registry.Push(t, reg.Host, "test/other:1", registry.BuildImage(t, imagebuild.Config{Cmd: []string{"x"}}, []imagebuild.Entry{imagebuild.File("o", 0o644, []byte("o"))}))
+	orec, err := env.svc.Pull(tctx(t), other, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ol, _ := env.snap.Layer(orec.TopLayer())
+	os.RemoveAll(filepath.Join(root, "snapshots", fmt.Sprint(ol.ID)))
+
+	env.db.Close() // the daemon "crashes"
+	env2 := openTestEnv(t, root, config.RegistryConfig{})
+	if _, err := env2.svc.Get(rec.ID.String()); err != nil {
+		t.Fatalf("intact image lost: %v", err)
+	}
+	if _, err := env2.svc.Get(other); !errdefs.IsNotFound(err) {
+		t.Fatalf("image with a lost layer kept: %v", err)
+	}
+	for _, p := range []string{"snapshots/tmp-123", "snapshots/999"} {
+		if _, err := os.Stat(filepath.Join(root, p)); !os.IsNotExist(err) {
+			t.Errorf("%s survived reconcile", p)
+		}
+	}
+	if ing, _ := env2.blob.Ingests(tctx(t)); len(ing) != 0 {
+		t.Errorf("ingests survived: %v", ing)
+	}
+	if _, err := env2.blob.Info(tctx(t), digest.FromBytes(orphan)); !errdefs.IsNotFound(err) {
+		t.Errorf("orphan blob survived: %v", err)
+	}
+	env2.rootfs(t, rec) // still mountable
 }
