@@ -33,7 +33,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -84,12 +83,12 @@ func ApplyLayer(ctx context.Context, dir string, r io.Reader) (Result, error) {
 	defer a.dirs.close()
 
 	br := bufio.NewReaderSize(r, sourceBufferSize)
-	dec, _, err := decompress(br)
+	dec, kind, err := decompress(br)
 	if err != nil {
 		return Result{}, fmt.Errorf("archive: %w", err)
 	}
 	defer dec.Close()
-	s := newStream(ctx, dec, br)
+	s := newStream(ctx, dec, br, kind)
 	defer s.stop() // runs before dec.Close: the producer uses dec
 
 	if err := a.applyTar(tar.NewReader(s)); err != nil {
@@ -98,8 +97,8 @@ func ApplyLayer(ctx context.Context, dir string, r io.Reader) (Result, error) {
 	// The tar reader stops at the end-of-archive marker; read the rest
 	// (more zero blocks, padding) so that the DiffID covers it, the gzip
 	// checksum gets verified and the source is at EOF.
-	if _, err := io.Copy(io.Discard, s); err != nil {
-		return Result{}, fmt.Errorf("archive: reading layer: %w", err)
+	if err := s.drain(); err != nil {
+		return Result{}, fmt.Errorf("archive: %w", err)
 	}
 	sum, size := s.result()
 	return Result{DiffID: digest.NewDigestFromBytes(digest.SHA256, sum), Size: size}, nil
@@ -251,245 +250,4 @@ func (a *applier) removeAt(pfd int, name string) error {
 		}
 	}
 	return removeAllAt(pfd, base)
-}
-
-func (a *applier) mkdir(pfd int, name string, hdr *tar.Header) error {
-	_, base := splitPath(name)
-	err := unix.Mkdirat(pfd, base, 0o700)
-	if errors.Is(err, unix.EEXIST) {
-		// An existing directory is kept and merged into, as tar -x
-		// does; anything else is replaced.
-		var st unix.Stat_t
-		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return err
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = nil
-		} else {
-			if err := unix.Unlinkat(pfd, base, 0); err != nil {
-				return fmt.Errorf("remove existing entry: %w", err)
-			}
-			err = unix.Mkdirat(pfd, base, 0o700)
-			if err == nil && isWhiteout(&st) {
-				// The layer deleted the lower layers' entry and
-				// then created a directory in its place: nothing
-				// from below may show through.
-				err = a.setOpaque(name)
-			}
-		}
-	}
-	if err != nil {
-		return err
-	}
-	fd, err := a.dirs.get(name, false)
-	if err != nil {
-		return err
-	}
-	if err := a.setAttrs(fd, hdr); err != nil {
-		return err
-	}
-	a.dirTimes[name] = times(hdr)
-	return nil
-}
-
-func (a *applier) createFile(pfd int, name string, hdr *tar.Header, r io.Reader) (retErr error) {
-	_, base := splitPath(name)
-	fd := -1
-	err := a.replace(pfd, name, func() (err error) {
-		fd, err = ignoringEINTR(func() (int, error) {
-			return unix.Openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := unix.Close(fd); err != nil && retErr == nil {
-			retErr = err
-		}
-	}()
-	if err := a.copyData(fd, r, hdr.Size); err != nil {
-		return err
-	}
-	if err := a.setAttrs(fd, hdr); err != nil {
-		return err
-	}
-	ts := times(hdr)
-	return futimens(fd, &ts)
-}
-
-// copyData copies size bytes of file content from r to fd. The buffer is
-// large so that most files take one read and one write; there is no
-// fsync, durability is the caller's business (overlay snapshots are
-// usually re-pulled after a crash).
-func (a *applier) copyData(fd int, r io.Reader, size int64) error {
-	for size > 0 {
-		if err := a.ctx.Err(); err != nil {
-			return err
-		}
-		n, err := io.ReadFull(r, a.buf[:min(size, int64(len(a.buf)))])
-		if err != nil {
-			return fmt.Errorf("reading file data: %w", err)
-		}
-		if err := writeAll(fd, a.buf[:n]); err != nil {
-			return fmt.Errorf("writing file data: %w", err)
-		}
-		size -= int64(n)
-	}
-	return nil
-}
-
-func (a *applier) symlink(pfd int, name string, hdr *tar.Header) error {
-	_, base := splitPath(name)
-	// The target is stored verbatim, absolute or "../../..": it is only
-	// ever resolved inside the container's mount namespace, never by
-	// ApplyLayer (see dirCache).
-	err := a.replace(pfd, name, func() error {
-		return unix.Symlinkat(hdr.Linkname, pfd, base)
-	})
-	if err != nil {
-		return err
-	}
-	return a.setAttrsAt(pfd, base, hdr, false)
-}
-
-func (a *applier) hardlink(pfd int, name string, hdr *tar.Header) error {
-	_, base := splitPath(name)
-	// Hardlink targets are archive paths, relative to the layer root.
-	// The target must already exist in this layer: layers are unpacked
-	// without their parents, and linking to anything outside the layer
-	// directory would expose (and let later writes modify) host files.
-	target, err := cleanPath(hdr.Linkname)
-	if err != nil {
-		return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
-	}
-	if target == name {
-		return nil // linking a file to itself changes nothing
-	}
-	if target == "." {
-		return errors.New("hardlink to the layer root")
-	}
-	tparent, tbase := splitPath(target)
-	return a.replace(pfd, name, func() error {
-		// Resolved inside the closure: removing an existing
-		// directory in replace may have invalidated the fd.
-		tfd, err := a.dirs.get(tparent, false)
-		if err != nil {
-			return fmt.Errorf("hardlink target %q: %w", hdr.Linkname, err)
-		}
-		// No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink
-		// itself, as in tar, and never its (possibly outside) target.
-		if err := unix.Linkat(tfd, tbase, pfd, base, 0); err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				return err
-			}
-			return fmt.Errorf("hardlink to %q: %w", hdr.Linkname, err)
-		}
-		return nil
-	})
-}
-
-func (a *applier) mknod(pfd int, name string, hdr *tar.Header) error {
-	_, base := splitPath(name)
-	mode := uint32(hdr.Mode) & 0o7777
-	switch hdr.Typeflag {
-	case tar.TypeChar:
-		mode |= unix.S_IFCHR
-	case tar.TypeBlock:
-		mode |= unix.S_IFBLK
-	case tar.TypeFifo:
-		mode |= unix.S_IFIFO
-	}
-	dev := unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
-	err := a.replace(pfd, name, func() error {
-		return unix.Mknodat(pfd, base, mode, int(dev))
-	})
-	if err != nil {
-		return err
-	}
-	return a.setAttrsAt(pfd, base, hdr, true)
-}
-
-// setAttrs applies owner, mode and xattrs of hdr to an open file or
-// directory. The order matters: chown clears the setuid/setgid bits and
-// security.capability, so it goes first.
-func (a *applier) setAttrs(fd int, hdr *tar.Header) error {
-	if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	// Also needed without special bits: creation modes are subject to
-	// the process umask.
-	if err := unix.Fchmod(fd, uint32(hdr.Mode)&0o7777); err != nil {
-		return fmt.Errorf("chmod: %w", err)
-	}
-	return setXattrs(hdr, func(key string, value []byte) error {
-		return unix.Fsetxattr(fd, key, value, 0)
-	})
-}
-
-// setAttrsAt is setAttrs for entries that cannot be opened (symlinks, and
-// device nodes which opening would activate), plus their times. chmod is
-// skipped for symlinks, whose mode Linux ignores.
-func (a *applier) setAttrsAt(pfd int, base string, hdr *tar.Header, chmod bool) error {
-	if err := unix.Fchownat(pfd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("chown: %w", err)
-	}
-	if chmod {
-		// fchmodat follows symlinks, but base is the node just
-		// created by mknod and nothing else writes to the layer
-		// directory while it is being applied.
-		if err := unix.Fchmodat(pfd, base, uint32(hdr.Mode)&0o7777, 0); err != nil {
-			return fmt.Errorf("chmod: %w", err)
-		}
-	}
-	if hasXattrs(hdr) {
-		set, done, err := setxattrAt(pfd, base)
-		if err != nil {
-			return fmt.Errorf("setxattr: %w", err)
-		}
-		err = setXattrs(hdr, set)
-		done()
-		if err != nil {
-			return err
-		}
-	}
-	ts := times(hdr)
-	if err := unix.UtimesNanoAt(pfd, base, ts[:], unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times: %w", err)
-	}
-	return nil
-}
-
-// setDirTimes sets the times of all directory entries, after everything
-// inside them has been written.
-func (a *applier) setDirTimes() error {
-	// Sorted so that nearby directories share cached parent fds.
-	dirs := make([]string, 0, len(a.dirTimes))
-	for p := range a.dirTimes {
-		dirs = append(dirs, p)
-	}
-	sort.Strings(dirs)
-	for _, p := range dirs {
-		a.dirs.trim()
-		fd, err := a.dirs.get(p, false)
-		if err != nil {
-			return fmt.Errorf("archive: directory %q: %w", p, err)
-		}
-		ts := a.dirTimes[p]
-		if err := futimens(fd, &ts); err != nil {
-			return fmt.Errorf("archive: directory %q: set times: %w", p, err)
-		}
-	}
-	return nil
-}
-
-// times returns the atime and mtime of an entry. Only PAX and GNU headers
-// carry an atime; without one, atime is the mtime.
-func times(hdr *tar.Header) [2]unix.Timespec {
-	atime := hdr.AccessTime
-	if atime.IsZero() {
-		atime = hdr.ModTime
-	}
-	return [2]unix.Timespec{timespec(atime), timespec(hdr.ModTime)}
 }

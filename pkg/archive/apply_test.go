@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -431,6 +432,65 @@ func TestDetectCompression(t *testing.T) {
 		rc.Close()
 		if err != nil || (c.blob != nil && !bytes.Equal(b, plain)) {
 			t.Errorf("Decompress %v: %d bytes, %v", c.want, len(b), err)
+		}
+	}
+}
+
+func TestApplyLayerXattrPolicy(t *testing.T) {
+	requireRoot(t)
+	// A VFS_CAP_REVISION_2 set granting CAP_NET_RAW, effective.
+	netRaw := string([]byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	ping := withOwner(reg("ping", "elf"), 1000, 1000)
+	ping.Mode = 0o4755
+	ping.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": netRaw}
+	bogus := withXattr(reg("bogus", ""), "security.capability", "not a capability set")
+	dir, _ := apply(t, mkTar(t, ping, bogus))
+
+	// chown drops file capabilities and setuid, so both must be set
+	// after it.
+	st := lstat(t, filepath.Join(dir, "ping"))
+	if st.Uid != 1000 || st.Mode&0o7777 != 0o4755 {
+		t.Errorf("ping: uid %d mode %o", st.Uid, st.Mode)
+	}
+	if v, ok := lgetxattr(t, filepath.Join(dir, "ping"), "security.capability"); !ok || v != netRaw {
+		t.Errorf("ping: security.capability %q, %v", v, ok)
+	}
+	// An invalid security.* value is skipped, not fatal.
+	if _, ok := lgetxattr(t, filepath.Join(dir, "bogus"), "security.capability"); ok {
+		t.Error("bogus capability was set")
+	}
+
+	// Other namespaces are not skipped: user.* xattrs are not allowed on
+	// symlinks, so this layer fails.
+	dir = filepath.Join(t.TempDir(), "layer")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ApplyLayer(context.Background(), dir, bytes.NewReader(mkTar(t,
+		withXattr(symlinkEntry("s", "x"), "user.foo", "bar"))))
+	if err == nil {
+		t.Error("failing user.* xattr was ignored")
+	}
+}
+
+// TestApplyLayerManyDirs uses more directories than the fd cache holds.
+func TestApplyLayerManyDirs(t *testing.T) {
+	requireRoot(t)
+	var entries []tarEntry
+	for i := range 3 * maxCachedDirs {
+		d := dirEntry(fmt.Sprintf("d%d/", i%7))
+		sub := dirEntry(fmt.Sprintf("d%d/s%d/", i%7, i))
+		sub.ModTime = testTime.Add(time.Duration(i) * time.Second)
+		entries = append(entries, d, sub, reg(fmt.Sprintf("d%d/s%d/f", i%7, i), "x"))
+	}
+	// Revisit early directories after the cache was trimmed.
+	entries = append(entries, reg("d0/s0/g", "y"))
+	dir, _ := apply(t, mkTar(t, entries...))
+	for i := range 3 * maxCachedDirs {
+		p := filepath.Join(dir, fmt.Sprintf("d%d/s%d", i%7, i))
+		want := testTime.Add(time.Duration(i) * time.Second)
+		if got := time.Unix(lstat(t, p).Mtim.Unix()); !got.Equal(want) {
+			t.Fatalf("%s: mtime %v, want %v", p, got, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"hash"
 	"io"
 	"sync"
@@ -23,9 +24,10 @@ const (
 // decompressed byte passes through it exactly once, including padding
 // after the end of the tar archive that the tar reader never looks at.
 type stream struct {
-	ctx context.Context
-	src io.Reader // decompressed data
-	raw io.Reader // compressed source, drained after src hits EOF
+	ctx  context.Context
+	src  io.Reader // decompressed data
+	raw  io.Reader // compressed source, drained after src hits EOF
+	kind Compression
 
 	full chan []byte   // filled chunks, closed by the producer when done
 	free chan []byte   // empty chunks to fill
@@ -42,11 +44,12 @@ type stream struct {
 	stopOnce    sync.Once
 }
 
-func newStream(ctx context.Context, src, raw io.Reader) *stream {
+func newStream(ctx context.Context, src, raw io.Reader, kind Compression) *stream {
 	s := &stream{
 		ctx:    ctx,
 		src:    src,
 		raw:    raw,
+		kind:   kind,
 		full:   make(chan []byte, numChunks),
 		free:   make(chan []byte, numChunks),
 		done:   make(chan struct{}),
@@ -88,14 +91,15 @@ func (s *stream) produce() {
 			// themselves) still has to be consumed so that a digest
 			// the caller computes over the blob is complete.
 			if _, err := io.Copy(io.Discard, s.raw); err != nil {
-				s.err = err
+				s.err = fmt.Errorf("reading layer: %w", err)
 				return
 			}
 			s.err = io.EOF
 			return
 		}
 		if err != nil {
-			s.err = err
+			// From the decompressor or the source below it.
+			s.err = fmt.Errorf("reading %s layer: %w", s.kind, err)
 			return
 		}
 		if err := s.ctx.Err(); err != nil {
@@ -137,6 +141,19 @@ func (s *stream) Read(p []byte) (int, error) {
 	n := copy(p, s.cur)
 	s.cur = s.cur[n:]
 	return n, nil
+}
+
+// drain reads the rest of the stream, returning nil at a clean EOF.
+func (s *stream) drain() error {
+	for {
+		s.cur = nil
+		if _, err := s.Read(nil); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // stop tells the producer to finish and waits for it, so that the source

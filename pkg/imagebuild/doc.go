@@ -11,6 +11,10 @@
 // yields identical digests, so tags pushed from different runs on the same
 // host refer to the same content.
 //
-// [Push] and [PushIndex] write the result to a registry; registries on
-// loopback addresses are contacted over plain HTTP.
+// Content comes from memory ([File]), from host files ([HostFile],
+// [HostTree]) or, for dynamically linked host programs, with their loader
+// and libraries ([SharedLibraries]).
+//
+// [Push], [PushIndex] and [PushAll] write the result to a registry;
+// registries on loopback addresses are contacted over plain HTTP.
 package imagebuild

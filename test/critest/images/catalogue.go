@@ -96,6 +96,17 @@ func Catalogue() []Spec {
 			},
 			Config: imagebuild.Config{Entrypoint: []string{"/pause"}, User: "65535:65535"},
 			Format: imagebuild.Docker, Index: true},
+		// cri-rt's own sandbox image (config sandbox_image), which critest
+		// does not name but every pod needs. A label keeps it a different
+		// image from pause:3.9, which one spec removes by ID expecting
+		// exactly its two tags.
+		{Name: "sandbox-pause", Refs: []string{"registry.k8s.io/pause:3.10"}, LayerKey: "pause",
+			Content: func(p map[string]string) []imagebuild.Entry {
+				return []imagebuild.Entry{imagebuild.HostFile("/pause", 0o755, p["pause"])}
+			},
+			Config: imagebuild.Config{Entrypoint: []string{"/pause"}, User: "65535:65535",
+				Labels: map[string]string{"io.cri-rt.image": "sandbox"}},
+			Format: imagebuild.Docker, Index: true},
 		marked("test-image-latest", []string{stagingPrefix + "test-image-latest"}, "test-image-latest"),
 		marked("test-image-tag-test", []string{stagingPrefix + "test-image-tag:test"}, "test"),
 		marked("test-image-tag-all", []string{stagingPrefix + "test-image-tag:all"}, "all"),

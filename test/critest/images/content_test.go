@@ -66,6 +66,7 @@ func checkSpecific(t *testing.T, name string, c v1.Config, fs map[string]fileInf
 		"test-image-user-username-group": "www-data:1004",
 		"test-image-predefined-group":    "1000",
 		"pause":                          "65535:65535",
+		"sandbox-pause":                  "65535:65535",
 	}[name]
 	if c.User != wantUser {
 		t.Errorf("%s: User %q, want %q", name, c.User, wantUser)
@@ -81,7 +82,7 @@ func checkSpecific(t *testing.T, name string, c v1.Config, fs map[string]fileInf
 		}
 	}
 	switch name {
-	case "pause":
+	case "pause", "sandbox-pause":
 		if !reflect.DeepEqual(c.Entrypoint, []string{"/pause"}) || fs["pause"].mode != 0o755 || len(fs) != 1 {
 			t.Errorf("pause: entrypoint %v, files %v", c.Entrypoint, keys(fs))
 		}
@@ -116,7 +117,7 @@ func checkSpecific(t *testing.T, name string, c v1.Config, fs map[string]fileInf
 			t.Errorf("home of default-user: %+v", f)
 		}
 	}
-	if name != "pause" && (len(c.Env) == 0 || !strings.HasPrefix(c.Env[0], "PATH=")) {
+	if name != "pause" && name != "sandbox-pause" && (len(c.Env) == 0 || !strings.HasPrefix(c.Env[0], "PATH=")) {
 		t.Errorf("%s: no PATH in %v", name, c.Env)
 	}
 }

@@ -1,0 +1,218 @@
+// Command report reads critest's JUnit report, prints a summary table with
+// every failing and skipped spec and its one-line reason, writes the same
+// as Markdown (test/critest/RESULTS.md), and enforces the gate: a spec on
+// the list of known passes that does not pass fails the run.
+package main
+
+import (
+	"encoding/xml"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+type junitSuites struct {
+	Suites []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Cases []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name    string    `xml:"name,attr"`
+	Status  string    `xml:"status,attr"`
+	Time    float64   `xml:"time,attr"`
+	Failure *junitMsg `xml:"failure"`
+	Error   *junitMsg `xml:"error"`
+	Skipped *junitMsg `xml:"skipped"`
+}
+
+type junitMsg struct {
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+type result struct {
+	name, status, reason string
+}
+
+func main() {
+	junit := flag.String("junit", "", "critest JUnit report (junit.xml)")
+	known := flag.String("known", "test/critest/known-passes.txt", "specs that must pass")
+	results := flag.String("results", "", "write a Markdown summary here")
+	update := flag.Bool("update-known", false, "add the specs that passed to the known-passes list")
+	runtime := flag.String("runtime", "cri-rt", "name of the runtime under test, for the summary")
+	flag.Parse()
+
+	rs, err := readJUnit(*junit)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(2)
+	}
+	knownPasses, err := readLines(*known)
+	if err != nil && !os.IsNotExist(err) {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(2)
+	}
+	summary := summarize(rs, *runtime)
+	fmt.Print(summary)
+	if *results != "" {
+		if err := os.WriteFile(*results, []byte(summary), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(2)
+		}
+	}
+	byName := map[string]result{}
+	for _, r := range rs {
+		byName[r.name] = r
+	}
+	var regressions []string
+	for _, k := range knownPasses {
+		if r, ok := byName[k]; !ok || r.status != "passed" {
+			regressions = append(regressions, fmt.Sprintf("%s (%s)", k, statusOf(r, ok)))
+		}
+	}
+	if *update {
+		set := map[string]bool{}
+		for _, k := range knownPasses {
+			set[k] = true
+		}
+		for _, r := range rs {
+			if r.status == "passed" {
+				set[r.name] = true
+			}
+		}
+		var all []string
+		for k := range set {
+			all = append(all, k)
+		}
+		sort.Strings(all)
+		if err := os.WriteFile(*known, []byte(strings.Join(all, "\n")+"\n"), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(2)
+		}
+	}
+	if len(regressions) > 0 {
+		fmt.Printf("\nGATE FAILED: %d spec(s) on the known-passes list did not pass:\n", len(regressions))
+		for _, r := range regressions {
+			fmt.Println("  -", r)
+		}
+		os.Exit(1)
+	}
+	fmt.Printf("\ngate: all %d known passes passed\n", len(knownPasses))
+}
+
+func statusOf(r result, ok bool) string {
+	if !ok {
+		return "not run"
+	}
+	return r.status + ": " + r.reason
+}
+
+func readJUnit(path string) ([]result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	var s junitSuites
+	if err := xml.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out []result
+	for _, suite := range s.Suites {
+		for _, c := range suite.Cases {
+			r := result{name: strings.TrimSpace(c.Name), status: c.Status}
+			switch {
+			case c.Failure != nil:
+				r.status, r.reason = "failed", oneLine(c.Failure.Message, c.Failure.Body)
+			case c.Error != nil:
+				r.status, r.reason = "failed", oneLine(c.Error.Message, c.Error.Body)
+			case c.Skipped != nil:
+				r.status, r.reason = "skipped", oneLine(c.Skipped.Message, c.Skipped.Body)
+			case r.status == "":
+				r.status = "passed"
+			}
+			if r.status == "pending" {
+				r.status = "skipped"
+			}
+			// Suite setup nodes are not specs.
+			if strings.HasPrefix(r.name, "[BeforeSuite]") || strings.HasPrefix(r.name, "[AfterSuite]") ||
+				strings.HasPrefix(r.name, "[SynchronizedBeforeSuite]") || strings.HasPrefix(r.name, "[SynchronizedAfterSuite]") {
+				if r.status == "passed" {
+					continue
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+}
+
+// oneLine keeps the first meaningful line of a failure message.
+func oneLine(msg, body string) string {
+	for _, s := range []string{msg, body} {
+		for _, l := range strings.Split(s, "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" || strings.HasPrefix(l, "[FAILED]") && len(l) < 10 {
+				continue
+			}
+			l = strings.TrimPrefix(l, "[FAILED] ")
+			l = strings.TrimPrefix(l, "skip: ")
+			if len(l) > 220 {
+				l = l[:220] + "..."
+			}
+			return strings.ReplaceAll(l, "|", "\\|")
+		}
+	}
+	return ""
+}
+
+func summarize(rs []result, runtime string) string {
+	counts := map[string]int{}
+	for _, r := range rs {
+		counts[r.status]++
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# critest v1.37.0 against %s\n\n", runtime)
+	fmt.Fprintf(&b, "Generated by `make critest` on %s.\n\n", time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "| passed | failed | skipped | total |\n|---:|---:|---:|---:|\n| %d | %d | %d | %d |\n\n",
+		counts["passed"], counts["failed"], counts["skipped"], len(rs))
+	for _, st := range []string{"failed", "skipped"} {
+		if counts[st] == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "## %s (%d)\n\n| spec | reason |\n|---|---|\n", st, counts[st])
+		for _, r := range rs {
+			if r.status == st {
+				fmt.Fprintf(&b, "| %s | %s |\n", strings.ReplaceAll(r.name, "|", "\\|"), r.reason)
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func readLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
