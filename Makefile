@@ -29,9 +29,14 @@ vet:
 test-unit:
 	$(GO) test -count=1 -timeout 30m ./...
 
+# The CRI validation suite, offline, against cri-rt (see hack/critest.sh).
+# Fails when a spec on test/critest/known-passes.txt does not pass.
+critest: build
+	hack/critest.sh
+
 # Every test: formatting and vet, unit and integration tests (real runc, CNI,
-# registry, overlay mounts; needs root).
-test: deps vet test-unit
+# registry, overlay mounts; needs root), then the critest gate.
+test: deps vet test-unit critest
 
 clean:
 	rm -rf bin
