@@ -592,3 +592,21 @@ func TestRestartReconcilesOrphans(t *testing.T) {
 	}
 	env2.rootfs(t, rec) // still mountable
 }
+
+func TestSchema1IsRefusedClearly(t *testing.T) {
+	reg := registry.NewInProcess(t)
+	schema1 := []byte(`{"schemaVersion":1,"name":"old/app","tag":"1","fsLayers":[{"blobSum":"sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4"}],"history":[{"v1Compatibility":"{}"}]}`)
+	reg.SetIntercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/manifests/") {
+			w.Header().Set("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+			w.Write(schema1)
+			return true
+		}
+		return false
+	})
+	env := newTestEnv(t, config.RegistryConfig{})
+	_, err := env.svc.Pull(tctx(t), reg.Host+"/old/app:1", nil)
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "schema 1") {
+		t.Fatalf("schema1: %v", err)
+	}
+}

@@ -86,6 +86,11 @@ func TestImageRPCsAgainstDistribution(t *testing.T) {
 			t.Errorf("ImageStatus(%q) = %v, %v", q, st.GetImage(), err)
 		}
 	}
+	// By digest, through the same mirror.
+	byDigest, err := pull(t, is, img.RepoDigests[0], nil)
+	if err != nil || byDigest != id {
+		t.Fatalf("pull by digest %s: %s, %v", img.RepoDigests[0], byDigest, err)
+	}
 	if _, err := pull(t, is, "registry.test/team/named:1", nil); err != nil {
 		t.Fatal(err)
 	}
