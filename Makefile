@@ -7,12 +7,15 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cri-rt/cri-rt/pkg/version.Version=$(VERSION)
 BIN     := bin/cri-rt
 
-.PHONY: all build deps run test test-unit vet critest clean
+.PHONY: all build deps run test test-unit vet critest bench-pull clean
 
 all: build
 
+# The daemon and its monitor (installed side by side; the daemon looks for
+# cri-rt-monitor next to itself, then in PATH).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cri-rt
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/cri-rt-monitor ./cmd/cri-rt-monitor
 
 deps:
 	hack/install-deps.sh
@@ -31,12 +34,23 @@ test-unit:
 
 # The CRI validation suite, offline, against cri-rt (see hack/critest.sh).
 # Fails when a spec on test/critest/known-passes.txt does not pass.
+# critest and crictl, built once into ~/.cache/cri-rt (tests use crictl).
+tools:
+	hack/tools.sh >/dev/null
+
 critest: build
 	hack/critest.sh
 
 # Every test: formatting and vet, unit and integration tests (real runc, CNI,
 # registry, overlay mounts; needs root), then the critest gate.
-test: deps vet test-unit critest
+test: deps tools vet test-unit critest
+
+# Image pull speed against its floors (transfer, gunzip) on a generated
+# 530 MB image from a local registry; prints a table (needs root, make deps).
+# Not part of test: it asserts nothing. More flags (go run ./hack/pullbench
+# -h) in BENCH_ARGS, e.g. make bench-pull BENCH_ARGS="--runs 1 --markdown".
+bench-pull: build
+	$(GO) run ./hack/pullbench --cri-rt $(BIN) $(BENCH_ARGS)
 
 clean:
 	rm -rf bin

@@ -39,6 +39,7 @@ type options struct {
 	keep     bool
 	markdown bool
 	criRT    string
+	dir      string
 }
 
 func parseFlags() options {
@@ -50,6 +51,7 @@ func parseFlags() options {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (layers, registry storage, cri-rt roots and logs) for debugging")
 	flag.BoolVar(&o.markdown, "markdown", false, "print the results as Markdown")
 	flag.StringVar(&o.criRT, "cri-rt", "", "cri-rt binary (default: build ./cmd/cri-rt into the work directory)")
+	flag.StringVar(&o.dir, "dir", "", "where to make the work directory, e.g. on the disk of /var/lib (default: $TMPDIR or /tmp)")
 	flag.Parse()
 	if o.runs < 1 || o.sizeMB < 1 || o.layers < 2 || flag.NArg() > 0 {
 		flag.Usage()
@@ -83,7 +85,7 @@ func run(ctx context.Context, opts options) (err error) {
 	if os.Geteuid() != 0 {
 		return errors.New("cri-rt needs root: run as root")
 	}
-	work, err := os.MkdirTemp("", "pullbench-")
+	work, err := os.MkdirTemp(opts.dir, "pullbench-")
 	if err != nil {
 		return err
 	}
@@ -112,13 +114,14 @@ func run(ctx context.Context, opts options) (err error) {
 	if err != nil {
 		return err
 	}
-	ms, runs := plan(c, reg, work, img, img2, opts.keep)
-	if err := measure(ctx, opts.runs, ms, runs); err != nil {
+	ms, steps := plan(c, reg, work, img, img2, opts.keep)
+	loadBefore := loadAvg()
+	if err := measure(ctx, opts.runs, ms, steps); err != nil {
 		return err
 	}
 	h := header{
 		command:  commandLine(),
-		machine:  machineInfo(),
+		machine:  fmt.Sprintf("%s; load average %s before, %s after; work dir on %s", machineInfo(), loadBefore, loadAvg(), fsInfo(work)),
 		crirt:    c.describe(),
 		registry: registryVersion() + " on " + reg.Host + " (http, filesystem storage)",
 		image:    genInfo,
@@ -344,6 +347,31 @@ func machineInfo() string {
 		mem = fmt.Sprintf(", %.1f GiB RAM", float64(si.Totalram)*float64(si.Unit)/(1<<30))
 	}
 	return fmt.Sprintf("%d CPUs (%s)%s, %s, %s %s/%s", runtime.NumCPU(), cpuModel(), mem, kernel, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// loadAvg is the 1-minute load average: other work on the machine skews
+// the results, and this shows how much there was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// fsInfo names the filesystem the work directory (cri-rt roots, untar
+// floor) is on: tmpfs, ext4 or xfs change the write-bound results.
+func fsInfo(dir string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return dir
+	}
+	names := map[int64]string{unix.TMPFS_MAGIC: "tmpfs", unix.EXT4_SUPER_MAGIC: "ext4", unix.XFS_SUPER_MAGIC: "xfs", unix.BTRFS_SUPER_MAGIC: "btrfs", unix.OVERLAYFS_SUPER_MAGIC: "overlayfs"}
+	name, ok := names[int64(st.Type)]
+	if !ok {
+		name = fmt.Sprintf("fs type %#x", st.Type)
+	}
+	return fmt.Sprintf("%s (%s)", filepath.Dir(dir), name)
 }
 
 func cpuModel() string {
