@@ -17,21 +17,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/sbin:/usr/local/go/bin:$PATH
 
-CRI_TOOLS_VERSION=v1.37.0
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/cri-rt/cri-tools-$CRI_TOOLS_VERSION"
+cache=$(hack/tools.sh)
 logs=bin/critest-logs
-mkdir -p "$cache" "$logs"
+mkdir -p "$logs"
 
 log() { printf '>>> %s\n' "$*" >&2; }
-
-# 1. critest and crictl, built from the Go module proxy once and cached.
-if [[ ! -x $cache/critest || ! -x $cache/crictl ]]; then
-  log "building critest and crictl $CRI_TOOLS_VERSION (cached in $cache)"
-  moddir=$(cd / && go mod download -json "sigs.k8s.io/cri-tools@$CRI_TOOLS_VERSION" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')
-  (cd "$moddir" && go test -c -o "$cache/critest.tmp" ./cmd/critest && go build -o "$cache/crictl.tmp" ./cmd/crictl)
-  mv "$cache/critest.tmp" "$cache/critest"
-  mv "$cache/crictl.tmp" "$cache/crictl"
-fi
 
 make --no-print-directory build >/dev/null
 

@@ -23,8 +23,12 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/instrument"
 	"github.com/cri-rt/cri-rt/pkg/metadata"
 	"github.com/cri-rt/cri-rt/pkg/metrics"
+	"github.com/cri-rt/cri-rt/pkg/monitor"
+	"github.com/cri-rt/cri-rt/pkg/network"
+	"github.com/cri-rt/cri-rt/pkg/ociruntime"
 	"github.com/cri-rt/cri-rt/pkg/oom"
 	"github.com/cri-rt/cri-rt/pkg/registry/hosts"
+	"github.com/cri-rt/cri-rt/pkg/sandbox"
 	"github.com/cri-rt/cri-rt/pkg/server"
 	"github.com/cri-rt/cri-rt/pkg/snapshot"
 )
@@ -35,12 +39,14 @@ const ShutdownTimeout = 10 * time.Second
 
 // Daemon is one running cri-rt.
 type Daemon struct {
-	cfg     *config.Config
-	lock    *rootLock
-	db      *bolt.DB
-	grpc    *grpc.Server
-	ln      net.Listener
-	metrics *metrics.Server
+	cfg       *config.Config
+	lock      *rootLock
+	db        *bolt.DB
+	snapshots *snapshot.Store
+	watcher   *monitor.Watcher
+	grpc      *grpc.Server
+	ln        net.Listener
+	metrics   *metrics.Server
 }
 
 // Start prepares the directories and the lock and begins serving. It
@@ -74,7 +80,12 @@ func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := server.New(server.Options{Config: cfg, OOM: restriction, Images: images})
+	pods, err := d.openPodServices(ctx, cfg, restriction, images)
+	if err != nil {
+		return nil, err
+	}
+	pods.Config, pods.OOM, pods.Images = cfg, restriction, images
+	svc, err := server.New(*pods)
 	if err != nil {
 		return nil, err
 	}
@@ -157,10 +168,41 @@ func (d *Daemon) release(ctx context.Context) {
 		_ = d.metrics.Shutdown(sctx)
 		cancel()
 	}
+	if d.watcher != nil {
+		d.watcher.Close()
+	}
 	if d.db != nil {
 		_ = d.db.Close()
 	}
 	d.lock.release()
+}
+
+// openPodServices builds the sandbox (and, later, container) services and
+// recovers what the previous daemon left running.
+func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr oom.Restriction, images *image.Service) (*server.Options, error) {
+	monitorPath, err := monitor.FindBinary()
+	if err != nil {
+		return nil, err
+	}
+	watcher, err := monitor.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	d.watcher = watcher
+	store, err := sandbox.NewStore(d.db)
+	if err != nil {
+		return nil, err
+	}
+	netmgr := network.NewManager(cfg.CNI.BinDirs, cfg.CNI.ConfDir, filepath.Join(cfg.Root, "cni-cache"))
+	runtimes := ociruntime.NewSet(cfg)
+	ctrl := sandbox.NewController(sandbox.Options{
+		Config: cfg, Store: store, Images: images, Snapshots: d.snapshots, Network: netmgr,
+		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr,
+	})
+	if err := ctrl.Recover(ctx); err != nil {
+		klog.FromContext(ctx).Error(err, "Recovering sandboxes; continuing")
+	}
+	return &server.Options{Sandboxes: ctrl, SandboxStore: store, Network: netmgr, Runtimes: runtimes}, nil
 }
 
 // openImageService opens the metadata DB, the blob and layer stores, and
@@ -179,6 +221,7 @@ func (d *Daemon) openImageService(ctx context.Context, cfg *config.Config) (*ima
 	if err != nil {
 		return nil, err
 	}
+	d.snapshots = snaps
 	images, err := image.New(image.Options{
 		DB: db, Content: blobs, Snapshots: snaps, Hosts: hosts.New(cfg.Registry),
 		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,

@@ -12,7 +12,10 @@ import (
 
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/image"
+	"github.com/cri-rt/cri-rt/pkg/network"
+	"github.com/cri-rt/cri-rt/pkg/ociruntime"
 	"github.com/cri-rt/cri-rt/pkg/oom"
+	"github.com/cri-rt/cri-rt/pkg/sandbox"
 )
 
 // Options are the dependencies of a Service.
@@ -23,6 +26,13 @@ type Options struct {
 	OOM oom.Restriction
 	// Images is the image service.
 	Images *image.Service
+	// Sandboxes runs pod sandboxes; SandboxStore holds them.
+	Sandboxes    *sandbox.Controller
+	SandboxStore *sandbox.Store
+	// Network is the CNI manager (for Status).
+	Network *network.Manager
+	// Runtimes are the OCI runtime handlers.
+	Runtimes *ociruntime.Set
 }
 
 // Service serves both CRI services. RPCs not built yet fall through to the
@@ -35,6 +45,11 @@ type Service struct {
 	config *config.Config
 	oom    oom.Restriction
 	images *image.Service
+
+	sandboxes    *sandbox.Controller
+	sandboxStore *sandbox.Store
+	network      *network.Manager
+	runtimes     *ociruntime.Set
 }
 
 var (
@@ -44,7 +59,10 @@ var (
 
 // New builds a Service.
 func New(opts Options) (*Service, error) {
-	return &Service{config: opts.Config, oom: opts.OOM, images: opts.Images}, nil
+	return &Service{
+		config: opts.Config, oom: opts.OOM, images: opts.Images,
+		sandboxes: opts.Sandboxes, sandboxStore: opts.SandboxStore, network: opts.Network, runtimes: opts.Runtimes,
+	}, nil
 }
 
 // toJSON renders verbose info values; the CRI wants JSON strings there.
@@ -55,6 +73,11 @@ func toJSON(v any) string {
 	}
 	return string(b)
 }
+
+// jsonRaw embeds already-encoded JSON in verbose info.
+type jsonRaw []byte
+
+func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }
 
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)

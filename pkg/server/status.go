@@ -18,8 +18,7 @@ const (
 func (s *Service) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*runtimeapi.StatusResponse, error) {
 	runtimeCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.RuntimeReady, Status: true}
 	networkCond := &runtimeapi.RuntimeCondition{Type: runtimeapi.NetworkReady, Status: true}
-	netConf, netFile, err := network.LoadDefaultNetwork(s.config.CNI.ConfDir)
-	if err != nil {
+	if err := s.networkStatus(); err != nil {
 		networkCond.Status = false
 		networkCond.Reason = reasonNetworkNotReady
 		networkCond.Message = "cni config not loaded: " + err.Error()
@@ -45,9 +44,17 @@ func (s *Service) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*run
 			"config": toJSON(s.config.Redacted()),
 			"oom":    toJSON(s.oom),
 		}
-		if netConf != nil {
-			resp.Info["cniconfig"] = toJSON(map[string]any{"file": netFile, "name": netConf.Name, "cniVersion": netConf.CNIVersion, "plugins": len(netConf.Plugins)})
+		if s.network != nil {
+			resp.Info["cniNetwork"] = toJSON(s.network.ConfName())
 		}
 	}
 	return resp, nil
+}
+
+func (s *Service) networkStatus() error {
+	if s.network != nil {
+		return s.network.Status()
+	}
+	_, _, err := network.LoadDefaultNetwork(s.config.CNI.ConfDir)
+	return err
 }

@@ -41,10 +41,14 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "cri-rt")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/cri-rt/cri-rt/cmd/cri-rt")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building cri-rt: %v\n%s", err, out)
+		// The monitor goes beside the daemon, where the daemon looks first.
+		for _, pkg := range []string{"cri-rt", "cri-rt-monitor"} {
+			cmd := exec.Command("go", "build", "-ldflags", "-s -w", "-o", filepath.Join(dir, pkg), "github.com/cri-rt/cri-rt/cmd/"+pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+				return
+			}
 		}
 	})
 	if buildErr != nil {
@@ -223,4 +227,42 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Crictl returns the crictl binary built by hack/tools.sh (CRICTL overrides).
+func Crictl(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("CRICTL"); p != "" {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		cache = filepath.Join(home, ".cache")
+	}
+	p := filepath.Join(cache, "cri-rt", "cri-tools-v1.37.0", "crictl")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("crictl not built: run `make tools` (%v)", err)
+	}
+	return p
+}
+
+// Crictl runs crictl against the daemon and returns its output.
+func (d *Daemon) Crictl(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	cfg := filepath.Join(d.Dir, "crictl.yaml")
+	if _, err := os.Stat(cfg); err != nil {
+		y := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n", d.Socket, d.Socket)
+		if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(Crictl(t), append([]string{"--config", cfg}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out) + stderr.String(), err
+	}
+	return string(out), nil
 }

@@ -1,0 +1,229 @@
+// Command cri-rt-monitor watches one container for cri-rt, as conmon does
+// for CRI-O: it creates the container with the OCI runtime, writes its
+// output to the CRI log file, serves attach and control sockets, reaps the
+// container's init and records its exit status in the state dir. It
+// outlives the daemon. Package github.com/cri-rt/cri-rt/pkg/monitor starts
+// it and documents the process model, the state dir and the wire protocol.
+//
+// Usage (all paths absolute; the client builds this command line):
+//
+//	cri-rt-monitor --id ID --bundle DIR --runtime PATH --state-dir DIR
+//	    [--runtime-root DIR] [--systemd-cgroup] [--log-path FILE]
+//	    [--terminal] [--stdin] [--stdin-once] [--cgroup-dir DIR]
+//	    [--max-log-line-size BYTES]
+//
+// with descriptor 3 the sync pipe to the client. One of these runs per
+// container, so it links only the standard library, x/sys and the small
+// protocol package, keeps a fixed handful of goroutines and a low GC
+// target: every kilobyte counts a hundred times on a busy node.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cri-rt/cri-rt/pkg/monitor/protocol"
+)
+
+// stageEnv marks the detached second process. Its value says whether the
+// first stage added GOMAXPROCS to the environment, which the second stage
+// then removes so the runtime and the container do not inherit it.
+const stageEnv = "_CRI_RT_MONITOR_STAGE"
+
+// gcPercent bounds the garbage a monitor carries. The output path reuses
+// its buffers, so an unattached monitor allocates next to nothing after
+// the create and usually never collects at all (a first GC cycle costs some
+// 250 KiB of runtime metadata for good). Attach sessions do allocate; with
+// 25 the first collection comes at 1 MiB of heap (the runtime's 4 MiB
+// minimum scaled by 25%) rather than at 4 MiB.
+const gcPercent = 25
+
+// defaultMaxLogLineSize is kubelet's and containerd's default.
+const defaultMaxLogLineSize = 16 * 1024
+
+type config struct {
+	id, bundle, runtime, runtimeRoot string
+	systemdCgroup                    bool
+	stateDir, logPath                string
+	terminal, stdin, stdinOnce       bool
+	cgroupDir                        string
+	maxLogLineSize                   int
+}
+
+func parseFlags(args []string) (*config, error) {
+	var c config
+	fs := flag.NewFlagSet("cri-rt-monitor", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.id, "id", "", "container id")
+	fs.StringVar(&c.bundle, "bundle", "", "OCI bundle dir")
+	fs.StringVar(&c.runtime, "runtime", "runc", "OCI runtime binary")
+	fs.StringVar(&c.runtimeRoot, "runtime-root", "", "runtime state root (--root)")
+	fs.BoolVar(&c.systemdCgroup, "systemd-cgroup", false, "pass --systemd-cgroup to the runtime")
+	fs.StringVar(&c.stateDir, "state-dir", "", "per-container state dir")
+	fs.StringVar(&c.logPath, "log-path", "", "CRI log file; empty discards output")
+	fs.BoolVar(&c.terminal, "terminal", false, "give the container a pty")
+	fs.BoolVar(&c.stdin, "stdin", false, "keep the container's stdin open for attach")
+	fs.BoolVar(&c.stdinOnce, "stdin-once", false, "close stdin when the first attached client detaches")
+	fs.StringVar(&c.cgroupDir, "cgroup-dir", "", "memory cgroup dir (v1) or unified dir (v2) for OOM detection")
+	fs.IntVar(&c.maxLogLineSize, "max-log-line-size", defaultMaxLogLineSize, "longest log record; longer lines are split; negative: no limit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.id == "" || c.bundle == "" || c.stateDir == "" || c.runtime == "" {
+		return nil, errors.New("--id, --bundle, --runtime and --state-dir are required")
+	}
+	for _, p := range []string{c.bundle, c.stateDir, c.logPath, c.cgroupDir} {
+		// The monitor runs in "/", and the runtime chdirs into the
+		// bundle: relative paths would mean something else to each.
+		if p != "" && !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("path %q is not absolute", p)
+		}
+	}
+	if c.maxLogLineSize == 0 {
+		c.maxLogLineSize = defaultMaxLogLineSize
+	}
+	return &c, nil
+}
+
+func main() {
+	syncPipe := os.NewFile(protocol.SyncFd, "sync")
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: " + err.Error()})
+		fmt.Fprintln(os.Stderr, "cri-rt-monitor:", err)
+		os.Exit(2)
+	}
+	closeInheritedFds()
+	if os.Getenv(stageEnv) == "" {
+		os.Exit(detach(syncPipe))
+	}
+	os.Exit(run(cfg, syncPipe))
+}
+
+// detach is the first stage: it starts the real monitor as a new process in
+// a session of its own and exits, so the monitor is nobody's child but the
+// init's (or the nearest child subreaper's). The daemon then never has to
+// reap it, and a daemon restart changes nothing for it.
+func detach(syncPipe *os.File) int {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	stage := "0"
+	env := os.Environ()
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One P is all a monitor needs; more cost memory per P on big
+		// nodes. Set through the environment because the runtime sizes
+		// its Ps before main runs.
+		env = append(env, "GOMAXPROCS=1")
+		stage = "1"
+	}
+	env = append(env, stageEnv+"="+stage)
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: " + err.Error()})
+		return 1
+	}
+	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{null, null, null, syncPipe},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	if err != nil {
+		sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: start: " + err.Error()})
+		return 1
+	}
+	_ = p.Release()
+	return 0
+}
+
+// closeInheritedFds closes descriptors above the sync pipe that were
+// inherited by mistake (a daemon library that forgot O_CLOEXEC): a monitor
+// lives for as long as its container and must not pin the daemon's files or
+// sockets. Descriptors without FD_CLOEXEC are exactly the inherited ones:
+// the Go runtime opens all of its own with it.
+func closeInheritedFds() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= protocol.SyncFd {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
+			_ = unix.Close(fd)
+		}
+	}
+}
+
+func sendSync(w *os.File, m protocol.SyncMessage) {
+	_, _ = w.Write(append(m.AppendJSON(nil), '\n'))
+}
+
+// logf writes a diagnostic to the monitor's own log (its stderr, which run
+// points at monitor.log in the state dir).
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+}
+
+// run is the second stage, the monitor proper.
+func run(cfg *config, syncPipe *os.File) int {
+	debug.SetGCPercent(gcPercent)
+	if os.Getenv(stageEnv) == "1" {
+		_ = os.Unsetenv("GOMAXPROCS")
+	}
+	_ = os.Unsetenv(stageEnv)
+	m := &monitor{cfg: cfg, stateFd: -1, pidfd: -1,
+		sigchld: make(chan os.Signal, 1), term: make(chan os.Signal, 1)}
+	// Signals are caught, not ignored: an ignored disposition would be
+	// inherited by the runtime and the container, a caught one is reset
+	// to the default on exec.
+	//  - SIGCHLD drives reaping (see reap).
+	//  - SIGTERM (and SIGINT) cancel a create in progress; the daemon
+	//    sends it once it knows our pid, so this is set up before we
+	//    report it. After the create they are dropped: a monitor that
+	//    dies loses its container's output and exit status.
+	//  - SIGHUP and SIGPIPE are dropped: the monitor has no terminal and
+	//    handles EPIPE where it writes.
+	signal.Notify(m.sigchld, unix.SIGCHLD)
+	signal.Notify(m.term, unix.SIGTERM, unix.SIGINT)
+	signal.Notify(make(chan os.Signal, 1), unix.SIGHUP, unix.SIGPIPE)
+	sendSync(syncPipe, protocol.SyncMessage{MonitorPid: os.Getpid()})
+
+	if err := m.init(); err != nil {
+		sendSync(syncPipe, protocol.SyncMessage{Error: err.Error()})
+		return 1
+	}
+	if err := m.create(); err != nil {
+		logf("create failed: %v", err)
+		m.cleanupFailed()
+		sendSync(syncPipe, protocol.SyncMessage{Error: err.Error()})
+		return 1
+	}
+	sendSync(syncPipe, protocol.SyncMessage{Pid: m.pid})
+	// The daemon learns everything else from the state dir; holding the
+	// pipe would make the daemon's reader see no EOF, and would tie the
+	// monitor to a descriptor of a process that may die.
+	_ = syncPipe.Close()
+
+	st := m.wait()
+	m.finish(st)
+	return 0
+}

@@ -1,0 +1,565 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/image"
+	"github.com/cri-rt/cri-rt/pkg/monitor"
+	"github.com/cri-rt/cri-rt/pkg/mount"
+	"github.com/cri-rt/cri-rt/pkg/netns"
+	"github.com/cri-rt/cri-rt/pkg/network"
+	"github.com/cri-rt/cri-rt/pkg/oci"
+	"github.com/cri-rt/cri-rt/pkg/ociruntime"
+	"github.com/cri-rt/cri-rt/pkg/oom"
+	"github.com/cri-rt/cri-rt/pkg/snapshot"
+)
+
+// Containers is what the sandbox controller needs of the container
+// service: a pod's containers stop with it and go with it.
+type Containers interface {
+	StopAllInSandbox(ctx context.Context, sandboxID string) error
+	RemoveAllInSandbox(ctx context.Context, sandboxID string) error
+}
+
+// Options are the controller's dependencies.
+type Options struct {
+	Config      *config.Config
+	Store       *Store
+	Images      *image.Service
+	Snapshots   *snapshot.Store
+	Network     *network.Manager
+	Runtimes    *ociruntime.Set
+	MonitorPath string
+	Watcher     *monitor.Watcher
+	OOM         oom.Restriction
+}
+
+// Controller runs, stops and removes sandboxes.
+type Controller struct {
+	Options
+	containers Containers
+}
+
+// NewController builds a controller.
+func NewController(o Options) *Controller { return &Controller{Options: o} }
+
+// SetContainers connects the container service (built after the controller).
+func (c *Controller) SetContainers(cs Containers) { c.containers = cs }
+
+// Dir is the sandbox's directory in the state dir: its bundle (config.json),
+// rootfs and shm mount points, hostname/hosts/resolv.conf and monitor state.
+func (c *Controller) Dir(id string) string { return filepath.Join(c.Config.State, "sandboxes", id) }
+
+// MonitorDir is the state dir of the pause container's monitor.
+func (c *Controller) MonitorDir(id string) string { return filepath.Join(c.Dir(id), "monitor") }
+
+func newID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func configHash(cfg *runtimeapi.PodSandboxConfig, handler string) string {
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+	h := sha256.Sum256(append(b, handler...))
+	return hex.EncodeToString(h[:])
+}
+
+func hostNetwork(cfg *runtimeapi.PodSandboxConfig) bool {
+	return cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetNetwork() == runtimeapi.NamespaceMode_NODE
+}
+
+func hostIPC(cfg *runtimeapi.PodSandboxConfig) bool {
+	return cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE
+}
+
+// Run creates and starts a sandbox and returns its ID. A retry of a
+// request that is still being served (kubelet gave up waiting) joins it and
+// gets the same ID, instead of a "name is reserved" error; the work goes on
+// even if every caller has gone.
+func (c *Controller) Run(ctx context.Context, req *runtimeapi.RunPodSandboxRequest) (string, error) {
+	cfg := req.GetConfig()
+	md := cfg.GetMetadata()
+	if md.GetName() == "" || md.GetNamespace() == "" || md.GetUid() == "" {
+		return "", fmt.Errorf("sandbox metadata needs name, namespace and uid: %w", errdefs.ErrInvalidArgument)
+	}
+	handler := req.GetRuntimeHandler()
+	if _, err := c.Runtimes.Get(handler); err != nil {
+		return "", err
+	}
+	name := MakeName(md)
+	id := newID()
+	sb := &Sandbox{
+		Metadata: Metadata{ID: id, Name: name, ConfigHash: configHash(cfg, handler), RuntimeHandler: handler, CreatedAt: time.Now().UTC()},
+		Config:   cfg,
+		status:   Status{State: StateCreating},
+		ready:    make(chan struct{}),
+	}
+	if !hostNetwork(cfg) {
+		sb.NetNSPath = filepath.Join(c.Config.State, "netns", id)
+	}
+	got, created, err := c.Store.reserve(sb)
+	if err != nil {
+		return "", err
+	}
+	if !created {
+		if got.ConfigHash != sb.ConfigHash {
+			return "", fmt.Errorf("sandbox name %q is used by sandbox %s with a different configuration: %w", name, got.ID, errdefs.ErrAlreadyExists)
+		}
+		select {
+		case <-got.ready:
+			if got.err != nil {
+				return "", got.err
+			}
+			return got.ID, nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	logger := klog.FromContext(ctx).WithValues("sandbox", id, "pod", md.GetNamespace()+"/"+md.GetName())
+	go func() {
+		wctx := klog.NewContext(context.WithoutCancel(ctx), logger)
+		sb.err = c.create(wctx, sb)
+		close(sb.ready)
+	}()
+	select {
+	case <-sb.ready:
+		if sb.err != nil {
+			return "", sb.err
+		}
+		return id, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// undo is a stack of rollback steps.
+type undo []func()
+
+func (u *undo) push(f func()) { *u = append(*u, f) }
+func (u undo) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
+	}
+}
+
+func stepErr(step string, err error) error { return fmt.Errorf("%s: %w", step, err) }
+
+func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
+	logger := klog.FromContext(ctx)
+	cfg := sb.Config
+	var rollback undo
+	defer func() {
+		if retErr != nil {
+			rollback.run()
+			if err := c.Store.Delete(sb.ID); err != nil {
+				logger.Error(err, "Removing the record of a failed sandbox")
+			}
+			retErr = fmt.Errorf("RunPodSandbox %s: %w", sb.Name, retErr)
+		}
+	}()
+	img, err := c.ensureImage(ctx)
+	if err != nil {
+		return stepErr("sandbox image", err)
+	}
+	imgCfg, err := c.Images.Config(ctx, img)
+	if err != nil {
+		return stepErr("sandbox image", err)
+	}
+
+	dir := c.Dir(sb.ID)
+	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o711); err != nil {
+		return stepErr("sandbox dir", err)
+	}
+	rollback.push(func() { _ = os.RemoveAll(dir) })
+	files, err := writeFiles(dir, cfg)
+	if err != nil {
+		return stepErr("sandbox files", err)
+	}
+
+	if sb.NetNSPath != "" {
+		if err := netns.New(sb.NetNSPath); err != nil {
+			return stepErr("network namespace", err)
+		}
+		rollback.push(func() { _ = netns.Remove(sb.NetNSPath) })
+		pod, err := c.cniPod(sb, sb.NetNSPath)
+		if err != nil {
+			return stepErr("network", err)
+		}
+		att, err := c.Network.Setup(ctx, pod)
+		if err != nil {
+			return stepErr("network", err)
+		}
+		rollback.push(func() {
+			if err := c.Network.Teardown(context.WithoutCancel(ctx), pod, att); err != nil {
+				logger.Error(err, "CNI DEL while rolling back a sandbox")
+			}
+		})
+		// Recorded before anything else can fail: whatever happens next, the
+		// next start knows to release this network.
+		if err := sb.Update(func(s *Status) error { s.Network = att; return nil }); err != nil {
+			return stepErr("record network", err)
+		}
+	}
+
+	shm := ""
+	if !hostIPC(cfg) {
+		shm = filepath.Join(dir, "shm")
+		if err := mountShm(shm); err != nil {
+			return stepErr("/dev/shm", err)
+		}
+		rollback.push(func() { _ = mount.UnmountAll(shm) })
+	}
+	rootfs := filepath.Join(dir, "rootfs")
+	// Writable, as the runtime creates mount points (/proc, /dev, ...) in it.
+	ms, err := c.Snapshots.Prepare(ctx, snapshotKey(sb.ID), img.TopLayer())
+	if err != nil {
+		return stepErr("sandbox rootfs", err)
+	}
+	rollback.push(func() { _ = c.Snapshots.Remove(snapshotKey(sb.ID)) })
+	if err := mount.All(ms, rootfs); err != nil {
+		return stepErr("sandbox rootfs", err)
+	}
+	rollback.push(func() { _ = mount.UnmountAll(rootfs) })
+
+	rt, _ := c.Runtimes.Get(sb.RuntimeHandler)
+	spec, err := oci.SandboxSpec(oci.SandboxOptions{
+		ID: sb.ID, Config: cfg, Image: &imgCfg.Config, RootfsPath: rootfs, NetNSPath: sb.NetNSPath,
+		HostnamePath: files.hostname, ResolvConfPath: files.resolv, HostsPath: files.hosts, ShmPath: shm,
+		CgroupParent: cfg.GetLinux().GetCgroupParent(), CgroupDriver: c.Config.CgroupDriver, OOM: c.OOM,
+		Annotations: map[string]string{
+			"io.kubernetes.cri.container-type":        "sandbox",
+			"io.kubernetes.cri.sandbox-id":            sb.ID,
+			"io.kubernetes.cri.sandbox-name":          cfg.GetMetadata().GetName(),
+			"io.kubernetes.cri.sandbox-namespace":     cfg.GetMetadata().GetNamespace(),
+			"io.kubernetes.cri.sandbox-uid":           cfg.GetMetadata().GetUid(),
+			"io.kubernetes.cri.sandbox-log-directory": cfg.GetLogDirectory(),
+			"io.kubernetes.cri.image-name":            c.Config.SandboxImage,
+		},
+	})
+	if err != nil {
+		return stepErr("sandbox spec", err)
+	}
+	if err := writeJSON(filepath.Join(dir, "config.json"), spec); err != nil {
+		return stepErr("sandbox spec", err)
+	}
+
+	mdir := c.MonitorDir(sb.ID)
+	if err := os.MkdirAll(mdir, 0o700); err != nil {
+		return stepErr("monitor dir", err)
+	}
+	info, err := monitor.Create(ctx, c.MonitorPath, monitor.Config{
+		ID: sb.ID, Bundle: dir, Runtime: rt.Path, RuntimeRoot: rt.Root, SystemdCgroup: rt.SystemdCgroup, StateDir: mdir,
+	})
+	if err != nil {
+		return stepErr("create pause container", err)
+	}
+	rollback.push(func() {
+		_ = rt.Delete(context.WithoutCancel(ctx), sb.ID, true)
+		waitGone(info.MonitorPid, 5*time.Second)
+	})
+	if err := rt.Start(ctx, sb.ID); err != nil {
+		return stepErr("start pause container", err)
+	}
+	if err := sb.Update(func(s *Status) error {
+		s.State, s.Pid, s.MonitorPid = StateReady, info.ContainerPid, info.MonitorPid
+		return nil
+	}); err != nil {
+		return stepErr("record sandbox", err)
+	}
+	c.watch(sb, info.MonitorPid)
+	logger.Info("Sandbox ready", "name", sb.Name, "ips", network.IPsOf(sb.Status().Network))
+	return nil
+}
+
+// watch marks the sandbox NotReady when its pause container's monitor exits.
+func (c *Controller) watch(sb *Sandbox, monitorPid int) {
+	if c.Watcher == nil || monitorPid <= 0 {
+		return
+	}
+	_ = c.Watcher.Watch(monitorPid, func() {
+		_ = sb.Update(func(s *Status) error {
+			if s.State == StateReady {
+				s.State = StateNotReady
+			}
+			return nil
+		})
+	})
+}
+
+func (c *Controller) ensureImage(ctx context.Context) (*image.Record, error) {
+	img, err := c.Images.Get(c.Config.SandboxImage)
+	if err == nil {
+		return img, nil
+	}
+	if !errdefs.IsNotFound(err) {
+		return nil, err
+	}
+	return c.Images.Pull(ctx, c.Config.SandboxImage, nil)
+}
+
+func (c *Controller) cniPod(sb *Sandbox, nsPath string) (network.Pod, error) {
+	md := sb.Config.GetMetadata()
+	pod := network.Pod{ID: sb.ID, NetNS: nsPath, Name: md.GetName(), Namespace: md.GetNamespace(), UID: md.GetUid()}
+	for _, pm := range sb.Config.GetPortMappings() {
+		if pm.GetHostPort() <= 0 {
+			continue
+		}
+		pod.Ports = append(pod.Ports, network.PortMapping{
+			HostPort: pm.GetHostPort(), ContainerPort: pm.GetContainerPort(),
+			Protocol: strings.ToLower(pm.GetProtocol().String()), HostIP: pm.GetHostIp(),
+		})
+	}
+	bw, err := network.ParseBandwidth(sb.Config.GetAnnotations())
+	if err != nil {
+		return pod, err
+	}
+	pod.Bandwidth = bw
+	return pod, nil
+}
+
+// Stop stops the sandbox's containers and pause container and releases its
+// network. It is idempotent, succeeds for an unknown ID, and is bounded in
+// time: every wait has a limit.
+func (c *Controller) Stop(ctx context.Context, id string) error {
+	sb, err := c.Store.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	<-sb.ready // a sandbox still being created is stopped once it exists
+	if !c.Store.byIDExists(sb.ID) {
+		return nil
+	}
+	if c.containers != nil {
+		if err := c.containers.StopAllInSandbox(ctx, sb.ID); err != nil {
+			return fmt.Errorf("stopping containers of sandbox %s: %w", sb.ID, err)
+		}
+	}
+	if err := c.stopPause(ctx, sb); err != nil {
+		return err
+	}
+	if err := c.releaseNetwork(ctx, sb); err != nil {
+		return err
+	}
+	if shm := filepath.Join(c.Dir(sb.ID), "shm"); !hostIPC(sb.Config) {
+		_ = mount.UnmountAll(shm)
+	}
+	return sb.Update(func(s *Status) error {
+		if s.State != StateNotReady || s.StoppedAt.IsZero() {
+			s.StoppedAt = time.Now().UTC()
+		}
+		s.State = StateNotReady
+		return nil
+	})
+}
+
+func (c *Controller) stopPause(ctx context.Context, sb *Sandbox) error {
+	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
+	if err != nil {
+		return err
+	}
+	st := sb.Status()
+	if st.MonitorPid > 0 && alive(st.MonitorPid) {
+		// pause holds no state worth a graceful stop.
+		if err := rt.Kill(ctx, sb.ID, syscall.SIGKILL, false); err != nil && !errdefs.IsNotFound(err) {
+			klog.FromContext(ctx).Error(err, "Killing pause", "sandbox", sb.ID)
+		}
+		if !waitGone(st.MonitorPid, 10*time.Second) {
+			_ = unix.Kill(st.MonitorPid, unix.SIGKILL)
+			waitGone(st.MonitorPid, 2*time.Second)
+		}
+	}
+	if err := rt.Delete(ctx, sb.ID, true); err != nil {
+		return fmt.Errorf("deleting pause container of sandbox %s: %w", sb.ID, err)
+	}
+	return nil
+}
+
+// releaseNetwork runs CNI DEL once (with an empty netns path if the
+// namespace is gone, so the IP is still released) and unpins the netns.
+func (c *Controller) releaseNetwork(ctx context.Context, sb *Sandbox) error {
+	if sb.NetNSPath == "" {
+		return nil
+	}
+	st := sb.Status()
+	if !st.NetworkReleased && st.Network != nil {
+		nsPath := sb.NetNSPath
+		if !netns.IsPinned(nsPath) {
+			nsPath = ""
+		}
+		pod, _ := c.cniPod(sb, nsPath)
+		if err := c.Network.Teardown(ctx, pod, st.Network); err != nil {
+			return fmt.Errorf("releasing the network of sandbox %s: %w", sb.ID, err)
+		}
+	}
+	if err := netns.Remove(sb.NetNSPath); err != nil {
+		return err
+	}
+	return sb.Update(func(s *Status) error { s.NetworkReleased = true; return nil })
+}
+
+// Remove stops the sandbox if needed and removes it with its containers,
+// mounts, files and record. Removing an unknown sandbox succeeds.
+func (c *Controller) Remove(ctx context.Context, id string) error {
+	sb, err := c.Store.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.Stop(ctx, sb.ID); err != nil {
+		return err
+	}
+	if c.containers != nil {
+		if err := c.containers.RemoveAllInSandbox(ctx, sb.ID); err != nil {
+			return err
+		}
+	}
+	if err := c.removeFiles(sb.ID); err != nil {
+		return err
+	}
+	return c.Store.Delete(sb.ID)
+}
+
+func (c *Controller) removeFiles(id string) error {
+	dir := c.Dir(id)
+	for _, m := range []string{"shm", "rootfs"} {
+		if err := mount.UnmountAll(filepath.Join(dir, m)); err != nil {
+			return err
+		}
+	}
+	if err := c.Snapshots.Remove(snapshotKey(id)); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// snapshotKey names the pause container's writable layer.
+func snapshotKey(sandboxID string) string { return "sandbox-" + sandboxID }
+
+// Recover brings the store in line with reality after a (re)start:
+// sandboxes whose creation was interrupted are torn down, those whose pause
+// died are NotReady with their network released, live ones are watched
+// again, and network namespaces and directories of unknown sandboxes go.
+func (c *Controller) Recover(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	var errs []error
+	for _, sb := range c.Store.List() {
+		st := sb.Status()
+		switch {
+		case st.State == StateCreating:
+			logger.Info("Tearing down a sandbox whose creation was interrupted", "sandbox", sb.ID)
+			if err := c.Remove(ctx, sb.ID); err != nil {
+				errs = append(errs, err)
+			}
+		case st.State == StateReady && monitorAlive(c.MonitorDir(sb.ID), st.MonitorPid):
+			c.watch(sb, st.MonitorPid)
+		default:
+			if st.State == StateReady {
+				logger.Info("Pause container died while cri-rt was down; sandbox is NotReady", "sandbox", sb.ID)
+			}
+			if err := c.Stop(ctx, sb.ID); err != nil {
+				logger.Error(err, "Releasing a stopped sandbox; will retry on StopPodSandbox", "sandbox", sb.ID)
+			}
+		}
+	}
+	// Leftovers of sandboxes nobody knows.
+	if ents, err := os.ReadDir(filepath.Join(c.Config.State, "netns")); err == nil {
+		for _, e := range ents {
+			if !c.Store.byIDExists(e.Name()) {
+				_ = netns.Remove(filepath.Join(c.Config.State, "netns", e.Name()))
+			}
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(c.Config.State, "sandboxes")); err == nil {
+		for _, e := range ents {
+			if !c.Store.byIDExists(e.Name()) {
+				_ = c.removeFiles(e.Name())
+			}
+		}
+	}
+	if keys, err := c.Snapshots.ActiveKeys(); err == nil {
+		for _, k := range keys {
+			if id, ok := strings.CutPrefix(k, "sandbox-"); ok && !c.Store.byIDExists(id) {
+				_ = c.Snapshots.Remove(k)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func monitorAlive(stateDir string, pid int) bool {
+	if pid <= 0 || !alive(pid) {
+		return false
+	}
+	if _, err := monitor.ReadExit(stateDir); err == nil {
+		return false
+	}
+	// Guard against pid reuse: the process must be a monitor.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(cmdline), "cri-rt-monitor")
+}
+
+func alive(pid int) bool { return unix.Kill(pid, 0) == nil }
+
+// waitGone polls until pid no longer exists; false on timeout.
+func waitGone(pid int, timeout time.Duration) bool {
+	if pid <= 0 {
+		return true
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if !alive(pid) || isZombie(pid) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+func mountShm(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return unix.Mount("shm", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k")
+}

@@ -1,0 +1,241 @@
+// Package sandbox runs pod sandboxes: a pinned network namespace wired by
+// CNI and a pause container that holds the pod's IPC, UTS and PID
+// namespaces, run by a monitor process that outlives the daemon.
+//
+// A sandbox moves through these states (Status.State):
+//
+//	            RunPodSandbox
+//	(absent) ───────────────▶ Creating ──netns, CNI ADD, pause started──▶ Ready
+//	                             │ any step fails: everything done so far is
+//	                             ▼ undone (CNI DEL, netns, mounts, files, record)
+//	                          (absent)
+//	Ready ──StopPodSandbox, or the pause process died──▶ NotReady
+//	NotReady ──StopPodSandbox──▶ NotReady (network released, idempotent)
+//	Ready|NotReady ──RemovePodSandbox (stops first)──▶ (absent)
+//
+// A record is written before the network namespace is created, so that a
+// crash at any point leaves something the next start can tear down.
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protojson"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/pkg/network"
+)
+
+// State of a sandbox.
+type State string
+
+// States; see the package documentation.
+const (
+	StateCreating State = "Creating"
+	StateReady    State = "Ready"
+	StateNotReady State = "NotReady"
+)
+
+// Metadata is fixed when the sandbox is created.
+type Metadata struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"` // k8s_POD_<name>_<namespace>_<uid>_<attempt>
+	ConfigHash     string    `json:"configHash"`
+	RuntimeHandler string    `json:"runtimeHandler"`
+	NetNSPath      string    `json:"netnsPath,omitempty"` // "" for host network
+	CreatedAt      time.Time `json:"createdAt"`
+}
+
+// Status changes over the sandbox's life, only through Sandbox.Update.
+type Status struct {
+	State      State               `json:"state"`
+	Pid        int                 `json:"pid,omitempty"`        // pause
+	MonitorPid int                 `json:"monitorPid,omitempty"` // pause's monitor
+	Network    *network.Attachment `json:"network,omitempty"`
+	// NetworkReleased is set once CNI DEL succeeded, so it is not repeated.
+	NetworkReleased bool      `json:"networkReleased,omitempty"`
+	StoppedAt       time.Time `json:"stoppedAt,omitempty"`
+}
+
+// Sandbox is one pod sandbox.
+type Sandbox struct {
+	Metadata
+	// Config is the request it was created from (immutable).
+	Config *runtimeapi.PodSandboxConfig
+
+	store  *Store
+	mu     sync.RWMutex
+	status Status
+	// ready is closed when creation has finished, successfully or not.
+	ready chan struct{}
+	err   error
+}
+
+// Status returns a copy of the current status.
+func (s *Sandbox) Status() Status {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.status
+}
+
+// Update changes the status with fn and persists it; on error nothing changes.
+func (s *Sandbox) Update(fn func(*Status) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	if err := fn(&st); err != nil {
+		return err
+	}
+	if err := s.store.persist(s, st); err != nil {
+		return err
+	}
+	s.status = st
+	return nil
+}
+
+// record is the persisted form.
+type record struct {
+	Metadata Metadata        `json:"metadata"`
+	Config   json.RawMessage `json:"config"`
+	Status   Status          `json:"status"`
+}
+
+var bucketSandboxes = []byte("sandboxes")
+
+// Store holds the sandboxes in memory and in bbolt.
+type Store struct {
+	db    *bolt.DB
+	mu    sync.RWMutex
+	byID  map[string]*Sandbox
+	names map[string]string // name -> id
+}
+
+// NewStore loads every sandbox record.
+func NewStore(db *bolt.DB) (*Store, error) {
+	st := &Store{db: db, byID: map[string]*Sandbox{}, names: map[string]string{}}
+	err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketSandboxes)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("sandbox record %s: %w", k, err)
+			}
+			cfg := &runtimeapi.PodSandboxConfig{}
+			if err := protojson.Unmarshal(r.Config, cfg); err != nil {
+				return fmt.Errorf("sandbox record %s config: %w", k, err)
+			}
+			sb := &Sandbox{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
+			close(sb.ready)
+			st.byID[sb.ID] = sb
+			st.names[sb.Name] = sb.ID
+			return nil
+		})
+	})
+	return st, err
+}
+
+func (st *Store) persist(sb *Sandbox, status Status) error {
+	cfg, err := protojson.Marshal(sb.Config)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(record{Metadata: sb.Metadata, Config: cfg, Status: status})
+	if err != nil {
+		return err
+	}
+	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSandboxes).Put([]byte(sb.ID), v) })
+}
+
+// reserve registers a new sandbox under its name. If the name is taken,
+// it returns the existing sandbox and false.
+func (st *Store) reserve(sb *Sandbox) (*Sandbox, bool, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if id, ok := st.names[sb.Name]; ok {
+		return st.byID[id], false, nil
+	}
+	sb.store = st
+	if err := st.persist(sb, sb.status); err != nil {
+		return nil, false, err
+	}
+	st.byID[sb.ID] = sb
+	st.names[sb.Name] = sb.ID
+	return sb, true, nil
+}
+
+// Delete forgets a sandbox.
+func (st *Store) Delete(id string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	sb, ok := st.byID[id]
+	if !ok {
+		return nil
+	}
+	if err := st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSandboxes).Delete([]byte(id)) }); err != nil {
+		return err
+	}
+	delete(st.byID, id)
+	if st.names[sb.Name] == id {
+		delete(st.names, sb.Name)
+	}
+	return nil
+}
+
+// Get finds a sandbox by ID or unique ID prefix.
+func (st *Store) Get(idOrPrefix string) (*Sandbox, error) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if idOrPrefix == "" {
+		return nil, fmt.Errorf("sandbox ID is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if sb, ok := st.byID[idOrPrefix]; ok {
+		return sb, nil
+	}
+	var found *Sandbox
+	for id, sb := range st.byID {
+		if strings.HasPrefix(id, idOrPrefix) {
+			if found != nil {
+				return nil, fmt.Errorf("sandbox ID prefix %q is ambiguous: %w", idOrPrefix, errdefs.ErrInvalidArgument)
+			}
+			found = sb
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("sandbox %q: %w", idOrPrefix, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+// List returns every sandbox, oldest first.
+func (st *Store) List() []*Sandbox {
+	st.mu.RLock()
+	out := make([]*Sandbox, 0, len(st.byID))
+	for _, sb := range st.byID {
+		out = append(out, sb)
+	}
+	st.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+// MakeName is the unique sandbox name kubelet's metadata maps to.
+func MakeName(m *runtimeapi.PodSandboxMetadata) string {
+	return strings.Join([]string{"k8s", "POD", m.GetName(), m.GetNamespace(), m.GetUid(), fmt.Sprint(m.GetAttempt())}, "_")
+}
+
+func (st *Store) byIDExists(id string) bool {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	_, ok := st.byID[id]
+	return ok
+}
