@@ -100,6 +100,9 @@ func parseFlags(args []string) (*config, error) {
 }
 
 func main() {
+	// Inherited without FD_CLOEXEC, the sync pipe would otherwise reach
+	// the runtime and the container through exec.
+	unix.CloseOnExec(protocol.SyncFd)
 	syncPipe := os.NewFile(protocol.SyncFd, "sync")
 	cfg, err := parseFlags(os.Args[1:])
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/container"
 	"github.com/cri-rt/cri-rt/pkg/content"
 	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/instrument"
@@ -199,10 +200,24 @@ func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr o
 		Config: cfg, Store: store, Images: images, Snapshots: d.snapshots, Network: netmgr,
 		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr,
 	})
+	cstore, err := container.NewStore(d.db)
+	if err != nil {
+		return nil, err
+	}
+	cctrl := container.NewController(container.Options{
+		Config: cfg, Store: cstore, Sandboxes: ctrl, SandboxStore: store, Images: images, Snapshots: d.snapshots,
+		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr,
+	})
+	ctrl.SetContainers(cctrl)
+	// Containers first: their exits are recorded before sandboxes are judged.
+	if err := cctrl.Recover(ctx); err != nil {
+		klog.FromContext(ctx).Error(err, "Recovering containers; continuing")
+	}
 	if err := ctrl.Recover(ctx); err != nil {
 		klog.FromContext(ctx).Error(err, "Recovering sandboxes; continuing")
 	}
-	return &server.Options{Sandboxes: ctrl, SandboxStore: store, Network: netmgr, Runtimes: runtimes}, nil
+	return &server.Options{Sandboxes: ctrl, SandboxStore: store, Network: netmgr, Runtimes: runtimes,
+		Containers: cctrl, ContainerStore: cstore}, nil
 }
 
 // openImageService opens the metadata DB, the blob and layer stores, and

@@ -242,8 +242,8 @@ type ctrOpts struct {
 	stateDir         string // default: a temp dir
 }
 
-// config makes a Config for a new container, without creating it; the
-// cleanup is registered by create.
+// newConfig makes a Config for a new container, without creating it, and
+// registers the cleanup and the leak checks.
 func newConfig(t *testing.T, o ctrOpts) (*ctr, Config) {
 	t.Helper()
 	id := newID(t)
@@ -256,6 +256,7 @@ func newConfig(t *testing.T, o ctrOpts) (*ctr, Config) {
 	if !o.noLog {
 		c.logPath = filepath.Join(t.TempDir(), "logs", "0.log")
 	}
+	t.Cleanup(func() { c.cleanup(t) })
 	c.cfg = Config{
 		ID: id, Bundle: newBundle(t, id, o.bundleOpts), Runtime: runcBin, RuntimeRoot: runcRoot,
 		StateDir: c.stateDir, LogPath: c.logPath, Terminal: o.terminal, Stdin: o.stdin, StdinOnce: o.stdinOnce,
@@ -264,12 +265,10 @@ func newConfig(t *testing.T, o ctrOpts) (*ctr, Config) {
 	return c, c.cfg
 }
 
-// create creates (not starts) a container through a monitor and registers
-// the cleanup and the leak checks.
+// create creates (not starts) a container through a monitor.
 func create(t *testing.T, o ctrOpts) *ctr {
 	t.Helper()
 	c, cfg := newConfig(t, o)
-	t.Cleanup(func() { c.cleanup(t) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	info, err := Create(ctx, monitorBin, cfg)
@@ -331,10 +330,10 @@ func (c *ctr) cleanup(t *testing.T) {
 			t.Errorf("monitor %d did not end", c.info.MonitorPid)
 		}
 	}
-	for _, d := range c.cgroups {
-		_ = os.Remove(d)
-	}
 	checkNoLeaks(t, c.id, c.stateDir)
+	for _, d := range c.cgroups {
+		_ = os.Remove(d) // after a failed check, for the next tests
+	}
 }
 
 // checkNoLeaks fails the test if runc still knows the container, a process

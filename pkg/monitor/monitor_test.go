@@ -377,7 +377,6 @@ func helperMain() int {
 func TestSurvivesDaemonDeath(t *testing.T) {
 	requireIntegration(t)
 	c, cfg := newConfig(t, ctrOpts{bundleOpts: bundleOpts{args: sh(`read x; echo "after daemon: $x"; exit 7`)}, stdin: true, stdinOnce: true})
-	t.Cleanup(func() { c.cleanup(t) })
 	b, _ := json.Marshal(cfg)
 	helper := exec.Command(os.Args[0], "-test.run=^$")
 	helper.Env = append(os.Environ(), helperEnv+"="+string(b), helperEnv+"_BIN="+monitorBin)
@@ -453,9 +452,6 @@ func TestCreateFailure(t *testing.T) {
 	}
 	// The monitor is gone (it reported, then exited); give it a moment.
 	waitFor(t, 5*time.Second, "monitor to exit", func() bool { return len(processesWith(c.stateDir)) == 0 })
-	for _, d := range c.cgroups {
-		_ = os.Remove(d) // runc delete removes it; be sure for the next check
-	}
 	checkNoLeaks(t, c.id, c.stateDir)
 	if _, err := os.Stat(filepath.Join(c.stateDir, protocol.RuntimeLogFile)); err != nil {
 		t.Errorf("runtime.log removed: %v", err)
@@ -482,9 +478,6 @@ func TestCreateCancelled(t *testing.T) {
 		t.Fatalf("Create = %v, want context.Canceled", err)
 	}
 	waitFor(t, 5*time.Second, "monitor to exit", func() bool { return len(processesWith(c.stateDir)) == 0 })
-	for _, d := range c.cgroups {
-		_ = os.Remove(d)
-	}
 	checkNoLeaks(t, c.id, c.stateDir)
 }
 
@@ -560,15 +553,6 @@ func TestMonitorMemory(t *testing.T) {
 		totalRss += rss
 		totalAnon += anon
 	}
-	if d := os.Getenv("DUMP_SMAPS"); d != "" {
-		b, _ := os.ReadFile("/proc/" + strconv.Itoa(ctrs[0].info.MonitorPid) + "/smaps")
-		_ = os.WriteFile(d, b, 0o644)
-		b, _ = os.ReadFile("/proc/" + strconv.Itoa(ctrs[0].info.MonitorPid) + "/status")
-		_ = os.WriteFile(d+".status", b, 0o644)
-		time.Sleep(2 * time.Second)
-		b, _ = os.ReadFile(filepath.Join(ctrs[0].stateDir, "monitor.log"))
-		_ = os.WriteFile(d+".log", b, 0o644)
-	}
 	avg := float64(total) / n / 1024
 	t.Logf("average monitor PSS %.2f MiB (Pss_Anon %.2f MiB, RSS %.2f MiB) over %d monitors",
 		avg, float64(totalAnon)/n/1024, float64(totalRss)/n/1024, n)
@@ -605,4 +589,60 @@ func smapsRollup(t *testing.T, pid int) (pss, rss, anon int) {
 		}
 	}
 	return pss, rss, anon
+}
+
+func TestNoInheritedFds(t *testing.T) {
+	requireIntegration(t)
+	// A descriptor a careless library left without O_CLOEXEC: exec passes
+	// it on, and the monitor must close it.
+	var p [2]int
+	if err := unix.Pipe2(p[:], 0); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(p[0], &st); err != nil {
+		t.Fatal(err)
+	}
+	c := create(t, ctrOpts{bundleOpts: bundleOpts{args: []string{"/bin/sleep", "100"}}})
+	_ = unix.Close(p[0])
+	_ = unix.Close(p[1])
+	dir := "/proc/" + strconv.Itoa(c.info.MonitorPid) + "/fd"
+	// The monitor closes the sync pipe right after reporting.
+	syncFd := filepath.Join(dir, strconv.Itoa(protocol.SyncFd))
+	waitFor(t, 5*time.Second, "sync pipe closed", func() bool {
+		l, _ := os.Readlink(syncFd)
+		return !strings.HasPrefix(l, "pipe:")
+	})
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []string
+	for _, e := range ents {
+		l, _ := os.Readlink(filepath.Join(dir, e.Name()))
+		links = append(links, e.Name()+"="+l)
+		if l == fmt.Sprintf("pipe:[%d]", st.Ino) {
+			t.Errorf("monitor holds the daemon's pipe as fd %s", e.Name())
+		}
+	}
+	t.Logf("monitor fds: %s", strings.Join(links, " "))
+	// The container gets its stdio and nothing of the monitor's.
+	c.runc(t, "start", c.id)
+	cdir := "/proc/" + strconv.Itoa(c.info.ContainerPid) + "/fd"
+	waitFor(t, 5*time.Second, "container to exec", func() bool {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(c.info.ContainerPid) + "/comm")
+		return string(b) == "sleep\n"
+	})
+	cents, err := os.ReadDir(cdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cents {
+		if n, _ := strconv.Atoi(e.Name()); n > 2 {
+			l, _ := os.Readlink(filepath.Join(cdir, e.Name()))
+			t.Errorf("container has fd %s = %s", e.Name(), l)
+		}
+	}
+	c.runc(t, "kill", c.id, "KILL")
+	c.waitExit(t)
 }

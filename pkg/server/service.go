@@ -11,6 +11,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/container"
 	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/network"
 	"github.com/cri-rt/cri-rt/pkg/ociruntime"
@@ -33,6 +34,9 @@ type Options struct {
 	Network *network.Manager
 	// Runtimes are the OCI runtime handlers.
 	Runtimes *ociruntime.Set
+	// Containers runs containers; ContainerStore holds them.
+	Containers     *container.Controller
+	ContainerStore *container.Store
 }
 
 // Service serves both CRI services. RPCs not built yet fall through to the
@@ -50,6 +54,9 @@ type Service struct {
 	sandboxStore *sandbox.Store
 	network      *network.Manager
 	runtimes     *ociruntime.Set
+
+	containers     *container.Controller
+	containerStore *container.Store
 }
 
 var (
@@ -62,6 +69,7 @@ func New(opts Options) (*Service, error) {
 	return &Service{
 		config: opts.Config, oom: opts.OOM, images: opts.Images,
 		sandboxes: opts.Sandboxes, sandboxStore: opts.SandboxStore, network: opts.Network, runtimes: opts.Runtimes,
+		containers: opts.Containers, containerStore: opts.ContainerStore,
 	}, nil
 }
 

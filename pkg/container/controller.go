@@ -1,0 +1,559 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/cri-rt/cri-rt/pkg/config"
+	"github.com/cri-rt/cri-rt/pkg/image"
+	"github.com/cri-rt/cri-rt/pkg/monitor"
+	"github.com/cri-rt/cri-rt/pkg/mount"
+	"github.com/cri-rt/cri-rt/pkg/oci"
+	"github.com/cri-rt/cri-rt/pkg/ociruntime"
+	"github.com/cri-rt/cri-rt/pkg/oom"
+	"github.com/cri-rt/cri-rt/pkg/sandbox"
+	"github.com/cri-rt/cri-rt/pkg/snapshot"
+)
+
+// Options are the controller's dependencies.
+type Options struct {
+	Config       *config.Config
+	Store        *Store
+	Sandboxes    *sandbox.Controller
+	SandboxStore *sandbox.Store
+	Images       *image.Service
+	Snapshots    *snapshot.Store
+	Runtimes     *ociruntime.Set
+	MonitorPath  string
+	Watcher      *monitor.Watcher
+	OOM          oom.Restriction
+}
+
+// Controller creates, starts, stops and removes containers.
+type Controller struct{ Options }
+
+// NewController builds a controller.
+func NewController(o Options) *Controller { return &Controller{Options: o} }
+
+// Dir is the container's directory in the state dir: bundle (config.json),
+// rootfs mount point and monitor state.
+func (c *Controller) Dir(id string) string { return filepath.Join(c.Config.State, "containers", id) }
+
+// MonitorDir is the container monitor's state dir.
+func (c *Controller) MonitorDir(id string) string { return filepath.Join(c.Dir(id), "monitor") }
+
+func snapshotKey(id string) string { return "container-" + id }
+
+func newID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Create creates a container in a sandbox; it is started by Start. A retry
+// of a request still in progress gets the same container.
+func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainerRequest) (string, error) {
+	cfg := req.GetConfig()
+	if cfg.GetMetadata().GetName() == "" {
+		return "", fmt.Errorf("container metadata needs a name: %w", errdefs.ErrInvalidArgument)
+	}
+	if cfg.GetImage().GetImage() == "" {
+		return "", fmt.Errorf("container %q names no image: %w", cfg.GetMetadata().GetName(), errdefs.ErrInvalidArgument)
+	}
+	sb, err := c.SandboxStore.Get(req.GetPodSandboxId())
+	if err != nil {
+		return "", err
+	}
+	if sb.Status().State != sandbox.StateReady {
+		return "", fmt.Errorf("sandbox %s is not ready: %w", sb.ID, errdefs.ErrFailedPrecondition)
+	}
+	hashIn, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
+	sum := sha256.Sum256(append(hashIn, sb.ID...))
+	ctr := &Container{
+		Metadata: Metadata{ID: newID(), Name: MakeName(cfg.GetMetadata(), sb.Config.GetMetadata()),
+			ConfigHash: hex.EncodeToString(sum[:]), SandboxID: sb.ID, CreatedAt: time.Now().UTC()},
+		Config: cfg,
+		status: Status{State: StateCreating},
+		ready:  make(chan struct{}),
+	}
+	got, created, err := c.Store.reserve(ctr)
+	if err != nil {
+		return "", err
+	}
+	if !created {
+		if got.ConfigHash != ctr.ConfigHash {
+			return "", fmt.Errorf("container name %q is used by container %s: %w", ctr.Name, got.ID, errdefs.ErrAlreadyExists)
+		}
+		select {
+		case <-got.ready:
+			if got.err != nil {
+				return "", got.err
+			}
+			return got.ID, nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	logger := klog.FromContext(ctx).WithValues("container", ctr.ID, "name", ctr.Name)
+	go func() {
+		ctr.err = c.create(klog.NewContext(context.WithoutCancel(ctx), logger), ctr, sb, req.GetSandboxConfig())
+		close(ctr.ready)
+	}()
+	select {
+	case <-ctr.ready:
+		if ctr.err != nil {
+			return "", ctr.err
+		}
+		return ctr.ID, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+type undo []func()
+
+func (u *undo) push(f func()) { *u = append(*u, f) }
+func (u undo) run() {
+	for i := len(u) - 1; i >= 0; i-- {
+		u[i]()
+	}
+}
+
+func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.Sandbox, sbCfg *runtimeapi.PodSandboxConfig) (retErr error) {
+	logger := klog.FromContext(ctx)
+	cfg := ctr.Config
+	var rollback undo
+	defer func() {
+		if retErr != nil {
+			rollback.run()
+			if err := c.Store.Delete(ctr.ID); err != nil {
+				logger.Error(err, "Removing the record of a failed container")
+			}
+			retErr = fmt.Errorf("CreateContainer %s: %w", ctr.Name, retErr)
+		}
+	}()
+	if sbCfg == nil {
+		sbCfg = sb.Config
+	}
+	img, err := c.Images.Get(cfg.GetImage().GetImage())
+	if err != nil {
+		return fmt.Errorf("image %q: %w", cfg.GetImage().GetImage(), err)
+	}
+	imgCfg, err := c.Images.Config(ctx, img)
+	if err != nil {
+		return err
+	}
+	dir := c.Dir(ctr.ID)
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(rootfs, 0o711); err != nil {
+		return err
+	}
+	rollback.push(func() { _ = os.RemoveAll(dir) })
+	ms, err := c.Snapshots.Prepare(ctx, snapshotKey(ctr.ID), img.TopLayer())
+	if err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	rollback.push(func() { _ = c.Snapshots.Remove(snapshotKey(ctr.ID)) })
+	if err := mount.All(ms, rootfs); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	rollback.push(func() { _ = mount.UnmountAll(rootfs) })
+
+	for _, p := range oci.HostPathsToCreate(cfg) {
+		// kubelet expects a missing host path of a bind mount to be created
+		// as a directory (as the anchors do).
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return fmt.Errorf("creating host path %s: %w", p, err)
+		}
+	}
+
+	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
+	if err != nil {
+		return err
+	}
+	features := oci.Features{
+		RecursiveReadOnly: rt.SupportsMountOption(ctx, "rro"),
+		IDMapMounts:       rt.SupportsIDMapMounts(ctx),
+	}
+	sbDir := c.Sandboxes.Dir(sb.ID)
+	shm := filepath.Join(sbDir, "shm")
+	if sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE {
+		shm = ""
+	}
+	targetPid := 0
+	if tid := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId(); tid != "" {
+		target, err := c.Store.Get(tid)
+		if err != nil {
+			return fmt.Errorf("target container of the PID namespace: %w", err)
+		}
+		targetPid = target.Status().Pid
+	}
+	var warnings []string
+	spec, err := oci.ContainerSpec(oci.ContainerOptions{
+		ID: ctr.ID, SandboxID: sb.ID, Config: cfg, SandboxConfig: sbCfg, Image: &imgCfg.Config,
+		ImageName: cfg.GetImage().GetUserSpecifiedImage(), RootfsPath: rootfs, SandboxPid: sb.Status().Pid, TargetPid: targetPid,
+		NetNSPath: sb.NetNSPath, HostnamePath: filepath.Join(sbDir, "hostname"), ResolvConfPath: filepath.Join(sbDir, "resolv.conf"),
+		HostsPath: filepath.Join(sbDir, "hosts"), ShmPath: shm, CgroupDriver: c.Config.CgroupDriver, OOM: c.OOM,
+		Features: features,
+		Warnf:    func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) },
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		logger.Info("WARNING: container spec adjusted", "detail", w)
+	}
+	user, err := oci.ResolveUser(rootfs, cfg.GetLinux().GetSecurityContext(), &imgCfg.Config)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
+		return err
+	}
+
+	logPath := ""
+	if cfg.GetLogPath() != "" && sb.Config.GetLogDirectory() != "" {
+		logPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
+	}
+	cgroupDir := memoryCgroupDir(spec.Linux.CgroupsPath, c.Config.CgroupDriver)
+	ref := img.ID.String()
+	if len(img.RepoDigests) > 0 {
+		ref = img.RepoDigests[0]
+	}
+	// Metadata that depends on the image and spec; set before the record
+	// is persisted with the Created state below.
+	ctr.ImageID, ctr.ImageRef, ctr.ImageName = img.ID.String(), ref, cfg.GetImage().GetImage()
+	ctr.LogPath, ctr.CgroupDir, ctr.CgroupPath = logPath, cgroupDir, spec.Linux.CgroupsPath
+	ctr.StopSignal = int(oci.StopSignal(cfg, &imgCfg.Config))
+	ctr.UID, ctr.GID, ctr.AdditionalGids = user.UID, user.GID, user.AdditionalGids
+
+	mdir := c.MonitorDir(ctr.ID)
+	info, err := monitor.Create(ctx, c.MonitorPath, monitor.Config{
+		ID: ctr.ID, Bundle: dir, Runtime: rt.Path, RuntimeRoot: rt.Root, SystemdCgroup: rt.SystemdCgroup,
+		StateDir: mdir, LogPath: logPath, Terminal: cfg.GetTty(), Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
+		CgroupDir: cgroupDir,
+	})
+	if err != nil {
+		return err
+	}
+	rollback.push(func() { _ = rt.Delete(context.WithoutCancel(ctx), ctr.ID, true) })
+	var res json.RawMessage
+	if spec.Linux.Resources != nil {
+		res, _ = json.Marshal(spec.Linux.Resources)
+	}
+	if err := ctr.Update(func(s *Status) error {
+		s.State, s.Pid, s.MonitorPid, s.Resources = StateCreated, info.ContainerPid, info.MonitorPid, res
+		return nil
+	}); err != nil {
+		return err
+	}
+	c.watch(ctr, info.MonitorPid)
+	return nil
+}
+
+// memoryCgroupDir is where the container's memory cgroup lives, for OOM
+// detection and stats (cgroup v1 memory controller, or v2 unified).
+func memoryCgroupDir(cgroupsPath, driver string) string {
+	p := cgroupsPath
+	if driver == config.CgroupDriverSystemd {
+		// slice:prefix:name -> <slice path>/<prefix>-<name>.scope
+		parts := strings.SplitN(cgroupsPath, ":", 3)
+		if len(parts) == 3 {
+			p = filepath.Join(expandSlice(parts[0]), parts[1]+"-"+parts[2]+".scope")
+		}
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		return filepath.Join("/sys/fs/cgroup", p)
+	}
+	return filepath.Join("/sys/fs/cgroup/memory", p)
+}
+
+// expandSlice turns "a-b-c.slice" into "a.slice/a-b.slice/a-b-c.slice".
+func expandSlice(slice string) string {
+	name := strings.TrimSuffix(slice, ".slice")
+	if name == "" || name == "-" {
+		return "/"
+	}
+	var path, prefix string
+	for _, part := range strings.Split(name, "-") {
+		prefix += part
+		path = filepath.Join(path, prefix+".slice")
+		prefix += "-"
+	}
+	return "/" + path
+}
+
+// watch records the container's exit when its monitor ends.
+func (c *Controller) watch(ctr *Container, monitorPid int) {
+	if c.Watcher == nil || monitorPid <= 0 {
+		return
+	}
+	_ = c.Watcher.Watch(monitorPid, func() { c.recordExit(ctr) })
+}
+
+// recordExit reads the exit the monitor wrote and moves the container to
+// Exited with the CRI's reason.
+func (c *Controller) recordExit(ctr *Container) {
+	exit, err := monitor.ReadExit(c.MonitorDir(ctr.ID))
+	_ = ctr.Update(func(s *Status) error {
+		if s.State == StateExited {
+			return nil
+		}
+		if s.State == StateCreating {
+			return errors.New("not created")
+		}
+		s.State = StateExited
+		if err != nil {
+			s.ExitCode, s.Reason, s.Message, s.FinishedAt = 255, "Unknown", "the container's monitor ended without recording an exit", time.Now().UTC()
+			return nil
+		}
+		s.ExitCode, s.FinishedAt = int32(exit.ExitCode), exit.FinishedAt
+		switch {
+		case exit.OOMKilled:
+			s.Reason = "OOMKilled"
+		case exit.ExitCode == 0:
+			s.Reason = "Completed"
+		default:
+			s.Reason = "Error"
+		}
+		s.Message = exit.Reason
+		return nil
+	})
+}
+
+// Start starts a created container.
+func (c *Controller) Start(ctx context.Context, id string) error {
+	ctr, err := c.Store.Get(id)
+	if err != nil {
+		return err
+	}
+	<-ctr.ready
+	st := ctr.Status()
+	switch st.State {
+	case StateRunning:
+		return nil
+	case StateCreated:
+	default:
+		return fmt.Errorf("container %s is %s, not Created: %w", ctr.ID, st.State, errdefs.ErrFailedPrecondition)
+	}
+	rt, err := c.runtimeOf(ctr)
+	if err != nil {
+		return err
+	}
+	if err := rt.Start(ctx, ctr.ID); err != nil {
+		return fmt.Errorf("starting container %s: %w", ctr.ID, err)
+	}
+	return ctr.Update(func(s *Status) error {
+		if s.State == StateCreated {
+			s.State, s.StartedAt = StateRunning, time.Now().UTC()
+		} else if s.StartedAt.IsZero() {
+			s.StartedAt = time.Now().UTC() // it already exited
+		}
+		return nil
+	})
+}
+
+func (c *Controller) runtimeOf(ctr *Container) (*ociruntime.Runtime, error) {
+	handler := ""
+	if sb, err := c.SandboxStore.Get(ctr.SandboxID); err == nil {
+		handler = sb.RuntimeHandler
+	}
+	return c.Runtimes.Get(handler)
+}
+
+// killWait is how long Stop waits after SIGKILL before giving up on a
+// process stuck in the kernel (D state): Stop stays bounded.
+const killWait = 10 * time.Second
+
+// Stop sends the stop signal, waits up to timeout, then kills everything in
+// the container. It is idempotent: a missing or exited container is fine.
+func (c *Controller) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	ctr, err := c.Store.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	<-ctr.ready
+	if !c.Store.exists(ctr.ID) {
+		return nil
+	}
+	st := ctr.Status()
+	if st.State == StateExited || st.State == StateCreating {
+		return nil
+	}
+	rt, err := c.runtimeOf(ctr)
+	if err != nil {
+		return err
+	}
+	mdir := c.MonitorDir(ctr.ID)
+	if st.State == StateRunning && timeout > 0 {
+		sig := syscall.Signal(ctr.StopSignal)
+		if sig == 0 {
+			sig = syscall.SIGTERM
+		}
+		if err := rt.Kill(ctx, ctr.ID, sig, false); err != nil && !errdefs.IsNotFound(err) {
+			klog.FromContext(ctx).Error(err, "Sending the stop signal", "container", ctr.ID)
+		}
+		if waitExit(mdir, st.MonitorPid, timeout) {
+			c.recordExit(ctr)
+			return nil
+		}
+	}
+	// Created containers and those that ignored the signal: kill them all.
+	if err := rt.Kill(ctx, ctr.ID, syscall.SIGKILL, true); err != nil && !errdefs.IsNotFound(err) {
+		klog.FromContext(ctx).Error(err, "Killing", "container", ctr.ID)
+	}
+	if !waitExit(mdir, st.MonitorPid, killWait) {
+		// The monitor itself is wedged; end it so the container cannot be
+		// reported running forever.
+		_ = unix.Kill(st.MonitorPid, unix.SIGKILL)
+		if !waitExit(mdir, st.MonitorPid, 2*time.Second) {
+			return fmt.Errorf("container %s did not stop within %s after SIGKILL: %w", ctr.ID, killWait, errdefs.ErrUnavailable)
+		}
+	}
+	c.recordExit(ctr)
+	return nil
+}
+
+// waitExit waits until the monitor has gone (after writing the exit).
+func waitExit(stateDir string, monitorPid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if !monitor.Running(stateDir) || (monitorPid > 0 && unix.Kill(monitorPid, 0) != nil) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Remove force-stops and removes a container, its rootfs, files and
+// record. Removing a missing container succeeds.
+func (c *Controller) Remove(ctx context.Context, id string) error {
+	ctr, err := c.Store.Get(id)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	<-ctr.ready
+	if err := c.Stop(ctx, ctr.ID, 0); err != nil {
+		return err
+	}
+	if rt, err := c.runtimeOf(ctr); err == nil {
+		if err := rt.Delete(ctx, ctr.ID, true); err != nil {
+			return fmt.Errorf("deleting container %s from the runtime: %w", ctr.ID, err)
+		}
+	}
+	if err := c.removeFiles(ctr.ID); err != nil {
+		return err
+	}
+	return c.Store.Delete(ctr.ID)
+}
+
+func (c *Controller) removeFiles(id string) error {
+	if err := mount.UnmountAll(filepath.Join(c.Dir(id), "rootfs")); err != nil {
+		return err
+	}
+	if err := c.Snapshots.Remove(snapshotKey(id)); err != nil {
+		return err
+	}
+	return os.RemoveAll(c.Dir(id))
+}
+
+// StopAllInSandbox stops every container of a sandbox (for StopPodSandbox).
+func (c *Controller) StopAllInSandbox(ctx context.Context, sandboxID string) error {
+	var errs []error
+	for _, ctr := range c.Store.InSandbox(sandboxID) {
+		timeout := 10 * time.Second
+		if err := c.Stop(ctx, ctr.ID, timeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RemoveAllInSandbox removes every container of a sandbox.
+func (c *Controller) RemoveAllInSandbox(ctx context.Context, sandboxID string) error {
+	var errs []error
+	for _, ctr := range c.Store.InSandbox(sandboxID) {
+		if err := c.Remove(ctx, ctr.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Recover brings containers in line after a (re)start: records of
+// interrupted creations are removed, running containers are watched again,
+// containers whose monitor ended while the daemon was down get their exit.
+func (c *Controller) Recover(ctx context.Context) error {
+	var errs []error
+	for _, ctr := range c.Store.List() {
+		st := ctr.Status()
+		switch {
+		case st.State == StateCreating:
+			if err := c.Remove(ctx, ctr.ID); err != nil {
+				errs = append(errs, err)
+			}
+		case st.State == StateExited:
+		case monitor.Running(c.MonitorDir(ctr.ID)):
+			c.watch(ctr, st.MonitorPid)
+		default:
+			c.recordExit(ctr)
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(c.Config.State, "containers")); err == nil {
+		for _, e := range ents {
+			if !c.Store.exists(e.Name()) {
+				_ = c.removeFiles(e.Name())
+			}
+		}
+	}
+	if keys, err := c.Snapshots.ActiveKeys(); err == nil {
+		for _, k := range keys {
+			if id, ok := strings.CutPrefix(k, "container-"); ok && !c.Store.exists(id) {
+				_ = c.Snapshots.Remove(k)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// UsedImages lists the image IDs containers use (they must not be removed
+// from under them: their layers stay through the active snapshots anyway).
+func (c *Controller) UsedImages() []string {
+	var out []string
+	for _, ctr := range c.Store.List() {
+		if !slices.Contains(out, ctr.ImageID) {
+			out = append(out, ctr.ImageID)
+		}
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+// Package container runs the workload containers of pod sandboxes. Each
+// container has a writable overlay rootfs over its image, an OCI spec built
+// by pkg/oci, and a monitor process (pkg/monitor) that owns its stdio,
+// writes its CRI log and records its exit, so that containers and their
+// logs outlive the daemon.
+//
+// A container moves through these states (Status.State):
+//
+//	            CreateContainer
+//	(absent) ─────────────────▶ Created ──StartContainer──▶ Running
+//	                │ failure: rollback                        │ process exits /
+//	                ▼                                          ▼ StopContainer
+//	            (absent)          Created ──(never started)──▶ Exited
+//	Created|Running|Exited ──RemoveContainer (stops first)──▶ (absent)
+//
+// A record is written before the rootfs is prepared, so that a crash at any
+// point leaves something the next start removes.
+package container
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protojson"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// State of a container.
+type State string
+
+// States; see the package documentation.
+const (
+	StateCreating State = "Creating"
+	StateCreated  State = "Created"
+	StateRunning  State = "Running"
+	StateExited   State = "Exited"
+)
+
+// Metadata is fixed when the container is created.
+type Metadata struct {
+	ID         string    `json:"id"`
+	Name       string    `json:"name"` // k8s_<container>_<pod>_<namespace>_<uid>_<attempt>
+	ConfigHash string    `json:"configHash"`
+	SandboxID  string    `json:"sandboxID"`
+	ImageID    string    `json:"imageID"`   // image config digest
+	ImageRef   string    `json:"imageRef"`  // a repo digest of the image, else its ID
+	ImageName  string    `json:"imageName"` // as the request named it
+	LogPath    string    `json:"logPath,omitempty"`
+	StopSignal int       `json:"stopSignal"`
+	CgroupDir  string    `json:"cgroupDir,omitempty"` // memory cgroup, for stats
+	CgroupPath string    `json:"cgroupPath"`          // the spec's cgroupsPath
+	CreatedAt  time.Time `json:"createdAt"`
+	// User is the resolved user the process runs as.
+	UID            uint32   `json:"uid"`
+	GID            uint32   `json:"gid"`
+	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
+}
+
+// Status changes over the container's life, only through Container.Update.
+type Status struct {
+	State      State     `json:"state"`
+	Pid        int       `json:"pid,omitempty"`
+	MonitorPid int       `json:"monitorPid,omitempty"`
+	StartedAt  time.Time `json:"startedAt,omitempty"`
+	FinishedAt time.Time `json:"finishedAt,omitempty"`
+	ExitCode   int32     `json:"exitCode"`
+	Reason     string    `json:"reason,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	// Resources are the current limits (changed by UpdateContainerResources).
+	Resources json.RawMessage `json:"resources,omitempty"`
+	// Stopping is set while StopContainer waits, so an exit is expected.
+	Stopping bool `json:"-"`
+}
+
+// Container is one workload container.
+type Container struct {
+	Metadata
+	Config *runtimeapi.ContainerConfig
+
+	store  *Store
+	mu     sync.RWMutex
+	status Status
+	ready  chan struct{}
+	err    error
+}
+
+// Status returns a copy of the current status.
+func (c *Container) Status() Status {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.status
+}
+
+// Update changes the status with fn and persists it; on error nothing changes.
+func (c *Container) Update(fn func(*Status) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.status
+	if err := fn(&st); err != nil {
+		return err
+	}
+	if err := c.store.persist(c, st); err != nil {
+		return err
+	}
+	c.status = st
+	return nil
+}
+
+type record struct {
+	Metadata Metadata        `json:"metadata"`
+	Config   json.RawMessage `json:"config"`
+	Status   Status          `json:"status"`
+}
+
+var bucketContainers = []byte("containers")
+
+// Store holds the containers in memory and in bbolt.
+type Store struct {
+	db    *bolt.DB
+	mu    sync.RWMutex
+	byID  map[string]*Container
+	names map[string]string
+}
+
+// NewStore loads every container record.
+func NewStore(db *bolt.DB) (*Store, error) {
+	st := &Store{db: db, byID: map[string]*Container{}, names: map[string]string{}}
+	err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketContainers)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var r record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("container record %s: %w", k, err)
+			}
+			cfg := &runtimeapi.ContainerConfig{}
+			if err := protojson.Unmarshal(r.Config, cfg); err != nil {
+				return fmt.Errorf("container record %s config: %w", k, err)
+			}
+			c := &Container{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
+			close(c.ready)
+			st.byID[c.ID] = c
+			st.names[c.Name] = c.ID
+			return nil
+		})
+	})
+	return st, err
+}
+
+func (st *Store) persist(c *Container, status Status) error {
+	cfg, err := protojson.Marshal(c.Config)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(record{Metadata: c.Metadata, Config: cfg, Status: status})
+	if err != nil {
+		return err
+	}
+	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketContainers).Put([]byte(c.ID), v) })
+}
+
+func (st *Store) reserve(c *Container) (*Container, bool, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if id, ok := st.names[c.Name]; ok {
+		return st.byID[id], false, nil
+	}
+	c.store = st
+	if err := st.persist(c, c.status); err != nil {
+		return nil, false, err
+	}
+	st.byID[c.ID] = c
+	st.names[c.Name] = c.ID
+	return c, true, nil
+}
+
+// Delete forgets a container.
+func (st *Store) Delete(id string) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	c, ok := st.byID[id]
+	if !ok {
+		return nil
+	}
+	if err := st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketContainers).Delete([]byte(id)) }); err != nil {
+		return err
+	}
+	delete(st.byID, id)
+	if st.names[c.Name] == id {
+		delete(st.names, c.Name)
+	}
+	return nil
+}
+
+// Get finds a container by ID or unique ID prefix.
+func (st *Store) Get(idOrPrefix string) (*Container, error) {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if idOrPrefix == "" {
+		return nil, fmt.Errorf("container ID is empty: %w", errdefs.ErrInvalidArgument)
+	}
+	if c, ok := st.byID[idOrPrefix]; ok {
+		return c, nil
+	}
+	var found *Container
+	for id, c := range st.byID {
+		if strings.HasPrefix(id, idOrPrefix) {
+			if found != nil {
+				return nil, fmt.Errorf("container ID prefix %q is ambiguous: %w", idOrPrefix, errdefs.ErrInvalidArgument)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("container %q: %w", idOrPrefix, errdefs.ErrNotFound)
+	}
+	return found, nil
+}
+
+// List returns every container, oldest first.
+func (st *Store) List() []*Container {
+	st.mu.RLock()
+	out := make([]*Container, 0, len(st.byID))
+	for _, c := range st.byID {
+		out = append(out, c)
+	}
+	st.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out
+}
+
+// InSandbox returns the containers of a sandbox.
+func (st *Store) InSandbox(sandboxID string) []*Container {
+	var out []*Container
+	for _, c := range st.List() {
+		if c.SandboxID == sandboxID {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (st *Store) exists(id string) bool {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	_, ok := st.byID[id]
+	return ok
+}
+
+// MakeName is the unique container name kubelet's metadata maps to.
+func MakeName(c *runtimeapi.ContainerMetadata, p *runtimeapi.PodSandboxMetadata) string {
+	return strings.Join([]string{"k8s", c.GetName(), p.GetName(), p.GetNamespace(), p.GetUid(), fmt.Sprint(c.GetAttempt())}, "_")
+}
