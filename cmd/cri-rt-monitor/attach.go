@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -31,9 +32,9 @@ type hub struct {
 	stdinOnce, tty bool
 	master         *os.File // pty master, nil without a terminal
 
-	inMu        sync.Mutex
-	stdin       *os.File // pipe write end or the pty master; nil without stdin
-	stdinClosed bool
+	inMu        sync.Mutex // serializes writes to stdin
+	stdin       *os.File   // pipe write end or the pty master; nil without stdin
+	stdinClosed atomic.Bool
 }
 
 type client struct {
@@ -101,12 +102,13 @@ func (h *hub) remove(c *client) {
 func (h *hub) writeStdin(p []byte) {
 	h.inMu.Lock()
 	defer h.inMu.Unlock()
-	if h.stdin == nil || h.stdinClosed {
+	if h.stdin == nil || h.stdinClosed.Load() {
 		return
 	}
-	// May block while the container does not read: that holds up this
-	// client's input only, and ends with EPIPE when the container exits.
-	if _, err := h.stdin.Write(p); err != nil {
+	// May block while the container does not read: that holds up the
+	// input of the clients only, and ends with EPIPE when the container
+	// exits or ErrClosed when closeStdin closes the pipe.
+	if _, err := h.stdin.Write(p); err != nil && !h.stdinClosed.Load() {
 		logf("write stdin: %v", err)
 	}
 }
@@ -115,16 +117,16 @@ func (h *hub) writeStdin(p []byte) {
 // master cannot be (that would hang up the terminal and end the output), so
 // the terminal's EOF character is sent instead.
 func (h *hub) closeStdin() {
-	h.inMu.Lock()
-	defer h.inMu.Unlock()
-	if h.stdin == nil || h.stdinClosed {
+	if h.stdin == nil || !h.stdinClosed.CompareAndSwap(false, true) {
 		return
 	}
-	h.stdinClosed = true
 	if h.tty {
+		h.inMu.Lock()
 		_, _ = h.stdin.Write([]byte{4}) // VEOF, ^D
+		h.inMu.Unlock()
 		return
 	}
+	// Without inMu: Close also ends a write blocked in writeStdin.
 	_ = h.stdin.Close()
 }
 
@@ -272,11 +274,11 @@ loop:
 			break loop
 		}
 	}
-	if h.stdinOnce && c.wantsStdin {
-		h.closeStdin()
-	}
 	if detach {
 		c.kill()
+	}
+	if h.stdinOnce && c.wantsStdin {
+		h.closeStdin()
 	}
 }
 

@@ -33,6 +33,12 @@
 // container's init exits, reads the OOM-kill counter again, drains the
 // output for at most 2 seconds, writes the exit file and exits.
 //
+// A monitor catches SIGTERM and SIGINT (they cancel a create in progress,
+// see below, and are dropped afterwards), SIGHUP and SIGPIPE: only SIGKILL
+// ends it before its container, for a monitor gone is a container whose
+// output and exit status are lost. It catches rather than ignores them
+// so that the runtime and the container start with default dispositions.
+//
 // The daemon learns of a monitor's end with a Watcher (pidfd + epoll), then
 // reads the exit file with ReadExit. After a restart it finds its monitors
 // again with ReadInfo.

@@ -5,8 +5,8 @@
 // them for readers; this package is their single definition.
 //
 // The monitor binary imports this package, and every monitor process pays
-// for what it links, so it stays small: the standard library's encoding,
-// strconv and x/sys only.
+// for what it links and allocates, so it stays small: a few standard
+// library packages, no reflection-based encoding.
 package protocol
 
 import (
