@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
+	"github.com/cri-rt/cri-rt/pkg/cgstats"
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/monitor"
@@ -47,7 +49,12 @@ type Options struct {
 }
 
 // Controller creates, starts, stops and removes containers.
-type Controller struct{ Options }
+type Controller struct {
+	Options
+
+	statsOnce sync.Once
+	stats     *statsCache
+}
 
 // NewController builds a controller.
 func NewController(o Options) *Controller { return &Controller{Options: o} }
@@ -272,18 +279,22 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	return nil
 }
 
-// memoryCgroupDir is where the container's memory cgroup lives, for OOM
-// detection and stats (cgroup v1 memory controller, or v2 unified).
-func memoryCgroupDir(cgroupsPath, driver string) string {
-	p := cgroupsPath
+// CgroupRel turns a spec's cgroupsPath into the cgroup's path relative to
+// a hierarchy root (systemd's slice:prefix:name expanded as runc does).
+func CgroupRel(cgroupsPath, driver string) string {
 	if driver == config.CgroupDriverSystemd {
-		// slice:prefix:name -> <slice path>/<prefix>-<name>.scope
-		parts := strings.SplitN(cgroupsPath, ":", 3)
-		if len(parts) == 3 {
-			p = filepath.Join(expandSlice(parts[0]), parts[1]+"-"+parts[2]+".scope")
+		if parts := strings.SplitN(cgroupsPath, ":", 3); len(parts) == 3 {
+			return filepath.Join(expandSlice(parts[0]), parts[1]+"-"+parts[2]+".scope")
 		}
 	}
-	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+	return cgroupsPath
+}
+
+// memoryCgroupDir is where the container's memory cgroup lives, for OOM
+// detection (cgroup v1 memory controller, or v2 unified).
+func memoryCgroupDir(cgroupsPath, driver string) string {
+	p := CgroupRel(cgroupsPath, driver)
+	if cgstats.Unified() {
 		return filepath.Join("/sys/fs/cgroup", p)
 	}
 	return filepath.Join("/sys/fs/cgroup/memory", p)

@@ -76,16 +76,15 @@ func (c *Controller) ExecSync(ctx context.Context, id string, cmd []string, time
 	case err := <-done:
 		return execResult(ctr.ID, err, stdout, stderr)
 	case <-ctx.Done():
-		// Kill the exec'd process itself (runc exec then exits too).
-		if b, err := os.ReadFile(pidFile); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		_ = ec.Process.Kill()
+		// Kill the exec'd process itself: runc exec, its parent, then reaps
+		// it and exits, so no zombie is left in the container. Only if runc
+		// does not follow is it killed too.
+		killExecProcess(pidFile)
 		select {
 		case <-done:
 		case <-time.After(2 * time.Second):
+			_ = ec.Process.Kill()
+			<-done
 		}
 		return nil, fmt.Errorf("exec in container %s timed out after %s: %w", ctr.ID, timeout, context.DeadlineExceeded)
 	}
@@ -156,4 +155,18 @@ func (b *cappedBuffer) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// killExecProcess kills the process runc exec started, waiting briefly for
+// its pid file when the timeout struck before runc wrote it.
+func killExecProcess(pidFile string) {
+	for i := 0; i < 50; i++ {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
