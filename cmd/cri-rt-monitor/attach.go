@@ -48,8 +48,8 @@ type client struct {
 	closing bool     // write what is queued, then close
 	dead    bool     // close now
 
-	wantsStdin bool
-	done       chan struct{} // closed when the writer has finished
+	wantsStdin bool          // used by readLoop only
+	done       chan struct{} // closed when readLoop has finished
 }
 
 // serve accepts attach clients until the listener is closed.
@@ -160,21 +160,34 @@ func (h *hub) closeAll(timeout time.Duration) {
 	}
 	h.mu.Unlock()
 	for _, c := range clients {
-		c.mu.Lock()
-		c.closing = true
-		c.cond.Signal()
-		c.mu.Unlock()
+		c.finish()
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	expired := false
 	for _, c := range clients {
-		select {
-		case <-c.done:
-		case <-deadline.C:
-			c.kill()
-			<-c.done
+		if !expired {
+			select {
+			case <-c.done:
+				continue
+			case <-timer.C:
+				expired = true
+			}
 		}
+		c.kill()
+		<-c.done
 	}
+}
+
+// shutdownStdin closes the container's stdin for good, pty master
+// included, once the container has exited: a client's write blocked on it
+// then fails instead of holding up the end.
+func (h *hub) shutdownStdin() {
+	if h.stdin == nil {
+		return
+	}
+	h.stdinClosed.Store(true)
+	_ = h.stdin.Close()
 }
 
 func (c *client) enqueue(frame []byte) {
@@ -209,17 +222,27 @@ func (c *client) killLocked() {
 	}
 }
 
+// writeLoop sends the queued frames. When the client is closing, it sends
+// what is queued, then shuts down the write side: the client reads EOF after
+// the last frame and hangs up, and readLoop, still reading, sees that and
+// closes the connection. Closing it here instead, with client frames not
+// yet read, would make the kernel reset it, and the client could read
+// ECONNRESET instead of the end of its output.
 func (c *client) writeLoop() {
-	defer close(c.done)
-	defer c.h.remove(c)
 	for {
 		c.mu.Lock()
 		for len(c.queue) == 0 && !c.closing && !c.dead {
 			c.cond.Wait()
 		}
-		if c.dead || len(c.queue) == 0 {
-			c.killLocked()
+		if c.dead {
 			c.mu.Unlock()
+			return
+		}
+		if len(c.queue) == 0 { // closing, all sent
+			c.mu.Unlock()
+			_ = c.conn.CloseWrite()
+			// A client that does not hang up gets a second.
+			_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
 			return
 		}
 		f := c.queue[0]
@@ -234,15 +257,29 @@ func (c *client) writeLoop() {
 	}
 }
 
+// finish makes the client close once its queue is sent.
+func (c *client) finish() {
+	c.mu.Lock()
+	c.closing = true
+	c.cond.Signal()
+	c.mu.Unlock()
+}
+
+// readLoop handles the client's frames until it hangs up (or its
+// connection fails or is killed), then forgets the client.
 func (c *client) readLoop() {
 	h := c.h
+	defer close(c.done)
+	defer h.remove(c)
 	buf := make([]byte, 32*1024)
-	detach := true
-loop:
+	ended := false // the session ended with the client's stdin
 	for {
 		typ, p, err := protocol.ReadFrame(c.conn, buf)
 		if err != nil {
 			break
+		}
+		if ended {
+			continue // read only to see the client hang up
 		}
 		switch typ {
 		case protocol.FrameHello:
@@ -266,17 +303,11 @@ loop:
 			// Otherwise the attach session ends with its stdin (as
 			// in containerd), and the container's stdin stays open
 			// for the next client. Queued output is still sent.
-			c.mu.Lock()
-			c.closing = true
-			c.cond.Signal()
-			c.mu.Unlock()
-			detach = false
-			break loop
+			ended = true
+			c.finish()
 		}
 	}
-	if detach {
-		c.kill()
-	}
+	c.kill()
 	if h.stdinOnce && c.wantsStdin {
 		h.closeStdin()
 	}

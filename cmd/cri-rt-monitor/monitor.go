@@ -465,6 +465,7 @@ func (m *monitor) finish(st protocol.ExitStatus) {
 	if err := writeFileAtomic(m.statePath(protocol.ExitFile), st.AppendJSON(nil)); err != nil {
 		logf("write exit file: %v", err)
 	}
+	m.hub.shutdownStdin()
 	// Closing the listeners unlinks the sockets: an attach after the exit
 	// fails at once instead of hanging.
 	if m.attachLn != nil {

@@ -191,6 +191,12 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		}
 	}
 
+	imageVolumes, imageVolumeRefs, err := c.prepareImageVolumes(ctx, ctr.ID, cfg, &rollback)
+	if err != nil {
+		return err
+	}
+	ctr.ImageVolumeRefs = imageVolumeRefs
+
 	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
 	if err != nil {
 		return err
@@ -218,8 +224,8 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		ImageName: cfg.GetImage().GetUserSpecifiedImage(), RootfsPath: rootfs, SandboxPid: sb.Status().Pid, TargetPid: targetPid,
 		NetNSPath: sb.NetNSPath, HostnamePath: filepath.Join(sbDir, "hostname"), ResolvConfPath: filepath.Join(sbDir, "resolv.conf"),
 		HostsPath: filepath.Join(sbDir, "hosts"), ShmPath: shm, CgroupDriver: c.Config.CgroupDriver, OOM: c.OOM,
-		Features: features,
-		Warnf:    func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) },
+		Features: features, ImageVolumes: imageVolumes,
+		Warnf: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) },
 	})
 	if err != nil {
 		return err
@@ -492,6 +498,9 @@ func (c *Controller) removeFiles(id string) error {
 	if err := mount.UnmountAll(filepath.Join(c.Dir(id), "rootfs")); err != nil {
 		return err
 	}
+	if err := c.removeImageVolumes(id); err != nil {
+		return err
+	}
 	if err := c.Snapshots.Remove(snapshotKey(id)); err != nil {
 		return err
 	}
@@ -550,6 +559,9 @@ func (c *Controller) Recover(ctx context.Context) error {
 	if keys, err := c.Snapshots.ActiveKeys(); err == nil {
 		for _, k := range keys {
 			if id, ok := strings.CutPrefix(k, "container-"); ok && !c.Store.exists(id) {
+				_ = c.Snapshots.Remove(k)
+			}
+			if rest, ok := strings.CutPrefix(k, "imagevol-"); ok && len(rest) > 64 && !c.Store.exists(rest[:64]) {
 				_ = c.Snapshots.Remove(k)
 			}
 		}

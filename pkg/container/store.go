@@ -60,6 +60,9 @@ type Metadata struct {
 	UID            uint32   `json:"uid"`
 	GID            uint32   `json:"gid"`
 	AdditionalGids []uint32 `json:"additionalGids,omitempty"`
+	// ImageVolumeRefs maps the container path of each image volume to the
+	// image ID mounted there (reported in ContainerStatus mounts).
+	ImageVolumeRefs map[string]string `json:"imageVolumeRefs,omitempty"`
 }
 
 // Status changes over the container's life, only through Container.Update.

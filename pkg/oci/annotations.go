@@ -56,7 +56,9 @@ func sandboxAnnotations(o *SandboxOptions) map[string]string {
 		AnnotationSandboxUID:       md.GetUid(),
 		AnnotationSandboxName:      md.GetName(),
 		AnnotationSandboxLogDir:    o.Config.GetLogDirectory(),
-		AnnotationSandboxImageName: o.ImageName,
+	}
+	if o.ImageName != "" {
+		a[AnnotationSandboxImageName] = o.ImageName
 	}
 	// The pod's total resources, for runtimes that size a VM from them;
 	// containerd writes the same.

@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 	hugetlbAvailable = func() bool { return true }
 	swapAvailable = func() bool { return true }
 	osHostname = func() (string, error) { return "node-1", nil }
+	apparmorProfileLoaded = func(name string) (bool, error) { return name != "not-loaded", nil }
 	os.Exit(m.Run())
 }
 

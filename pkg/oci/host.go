@@ -15,15 +15,30 @@ import (
 // while cri-rt runs.
 var (
 	// hostCapabilities lists, as "CAP_X" names, the capabilities this
-	// kernel supports (up to /proc/sys/kernel/cap_last_cap). Privileged
-	// containers and add "ALL" get exactly these: naming one the kernel
-	// does not know makes the runtime fail.
+	// kernel supports (up to /proc/sys/kernel/cap_last_cap) that are also
+	// in cri-rt's own bounding set. Privileged containers and add "ALL" get
+	// exactly these: naming one the kernel does not know, or one cri-rt
+	// does not hold itself (a node without CAP_SYS_RESOURCE, say), makes
+	// the runtime fail.
 	hostCapabilities = sync.OnceValues(func() ([]string, error) {
 		caps, err := capability.ListSupported()
 		if err != nil {
 			return nil, err
 		}
-		return capNames(caps), nil
+		self, err := capability.NewPid2(0)
+		if err == nil {
+			err = self.Load()
+		}
+		if err != nil {
+			return capNames(caps), nil
+		}
+		held := caps[:0:0]
+		for _, c := range caps {
+			if self.Get(capability.BOUNDING, c) {
+				held = append(held, c)
+			}
+		}
+		return capNames(held), nil
 	})
 
 	// cgroupV2 reports a unified cgroup hierarchy; only there does a

@@ -60,8 +60,9 @@ type SandboxOptions struct {
 	// UserNS is the pod's user namespace, nil for none (see
 	// UserNamespaceFromCRI).
 	UserNS *UserNamespace
-	// AppArmorEnabled says the host enforces AppArmor; when false no
-	// profile is set and asking for a specific one is an error.
+	// AppArmorEnabled says the host enforces AppArmor (see the function
+	// of that name); when false no profile is set and asking for a
+	// specific one is an error.
 	AppArmorEnabled bool
 	// AppArmorDefaultProfile is the (loaded) profile RuntimeDefault means;
 	// "" leaves RuntimeDefault processes with cri-rt's own confinement.

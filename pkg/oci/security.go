@@ -262,6 +262,13 @@ func apparmorProfile(field string, sp *runtimeapi.SecurityProfile, deprecated st
 		if name == "" {
 			return "", invalidArg(field+".apparmor.localhost_ref", "empty profile name")
 		}
+		loaded, err := apparmorProfileLoaded(name)
+		if err != nil {
+			return "", fmt.Errorf("list loaded AppArmor profiles: %w", err)
+		}
+		if !loaded {
+			return "", invalidArg(field+".apparmor.localhost_ref", "AppArmor profile %q is not loaded", name)
+		}
 		return name, nil
 	}
 	return "", invalidArg(field+".apparmor.profile_type", "unknown type %d", sp.GetProfileType())

@@ -333,6 +333,8 @@ func TestAppArmor(t *testing.T) {
 		{name: "enabled localhost", enabled: true, profile: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "localhost/deny-write"}, want: "deny-write"},
 		{name: "enabled deprecated localhost", enabled: true, deprecated: "localhost/deny-write", want: "deny-write"},
 		{name: "enabled deprecated runtime default", enabled: true, deprecated: "runtime/default", want: "cri-rt-default"},
+		{name: "enabled localhost not loaded", enabled: true, profile: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost, LocalhostRef: "localhost/not-loaded"}, wantErr: "apparmor.localhost_ref"},
+		{name: "enabled deprecated not loaded", enabled: true, deprecated: "localhost/not-loaded", wantErr: "apparmor.localhost_ref"},
 		{name: "enabled empty localhost", enabled: true, profile: &runtimeapi.SecurityProfile{ProfileType: runtimeapi.SecurityProfile_Localhost}, wantErr: "apparmor.localhost_ref"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/containerd/errdefs"
+	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2"
 
@@ -79,7 +80,7 @@ func (s *Service) toCRIContainerStatus(ctr *container.Container) *runtimeapi.Con
 		Message:     st.Message,
 		Labels:      ctr.Config.GetLabels(),
 		Annotations: ctr.Config.GetAnnotations(),
-		Mounts:      ctr.Config.GetMounts(),
+		Mounts:      statusMounts(ctr),
 		LogPath:     ctr.LogPath,
 		User: &runtimeapi.ContainerUser{Linux: &runtimeapi.LinuxContainerUser{
 			Uid: int64(ctr.UID), Gid: int64(ctr.GID), SupplementalGroups: toInt64s(ctr.AdditionalGids),
@@ -97,6 +98,23 @@ func toInt64s(in []uint32) []int64 {
 	out := make([]int64, len(in))
 	for i, v := range in {
 		out[i] = int64(v)
+	}
+	return out
+}
+
+// statusMounts are the request's mounts, with the image ID of each image
+// volume filled in.
+func statusMounts(ctr *container.Container) []*runtimeapi.Mount {
+	if len(ctr.ImageVolumeRefs) == 0 {
+		return ctr.Config.GetMounts()
+	}
+	out := make([]*runtimeapi.Mount, 0, len(ctr.Config.GetMounts()))
+	for _, m := range ctr.Config.GetMounts() {
+		if ref, ok := ctr.ImageVolumeRefs[m.GetContainerPath()]; ok && m.GetImage() != nil {
+			m = proto.Clone(m).(*runtimeapi.Mount)
+			m.Image.ImageRef = ref
+		}
+		out = append(out, m)
 	}
 	return out
 }
