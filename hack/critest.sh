@@ -17,6 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/sbin:/usr/local/go/bin:$PATH
 
+# Container monitors detach from the daemon; run under a subreaper so that
+# they are reaped on machines whose PID 1 does not reap.
+if [[ -z ${CRI_RT_REAPER:-} ]]; then
+  exec go run ./hack/reaper -- "$0" "$@"
+fi
+
 cache=$(hack/tools.sh)
 logs=bin/critest-logs
 mkdir -p "$logs"
@@ -42,7 +48,16 @@ cleanup() {
   # What the runtime under test left behind is reported (a leak is a bug)
   # and then removed, so the machine stays clean either way.
   if [[ -d $work/state || -d $work/root ]]; then
-    # Container processes started from this run's bundles.
+    # Pods the suite left running (the daemon never stops containers when
+    # it exits): kill and delete them through the OCI runtime, which also
+    # removes their cgroups.
+    rroot=$work/state/runtimes/runc
+    if [[ -d $rroot ]]; then
+      for id in $(runc --root "$rroot" list -q 2>/dev/null); do runc --root "$rroot" kill -a "$id" KILL 2>/dev/null; done
+      sleep 0.5
+      for id in $(runc --root "$rroot" list -q 2>/dev/null); do runc --root "$rroot" delete -f "$id" 2>/dev/null; done
+    fi
+    # Monitors and anything else started from this run's bundles.
     for pid in $(ps -eo pid=,args= | awk -v w="$work" 'index($0, w) {print $1}'); do
       [[ $pid == $$ ]] || kill -KILL "$pid" 2>/dev/null
     done
