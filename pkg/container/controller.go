@@ -210,6 +210,10 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	if sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetIpc() == runtimeapi.NamespaceMode_NODE {
 		shm = ""
 	}
+	userns, err := oci.UserNamespaceFromCRI(sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
+	if err != nil {
+		return err
+	}
 	targetPid := 0
 	if tid := cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetTargetId(); tid != "" {
 		target, err := c.Store.Get(tid)
@@ -224,7 +228,7 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		ImageName: cfg.GetImage().GetUserSpecifiedImage(), RootfsPath: rootfs, SandboxPid: sb.Status().Pid, TargetPid: targetPid,
 		NetNSPath: sb.NetNSPath, HostnamePath: filepath.Join(sbDir, "hostname"), ResolvConfPath: filepath.Join(sbDir, "resolv.conf"),
 		HostsPath: filepath.Join(sbDir, "hosts"), ShmPath: shm, CgroupDriver: c.Config.CgroupDriver, OOM: c.OOM,
-		Features: features, ImageVolumes: imageVolumes,
+		Features: features, ImageVolumes: imageVolumes, UserNS: userns, AppArmorEnabled: oci.AppArmorEnabled(),
 		Warnf: func(f string, a ...any) { warnings = append(warnings, fmt.Sprintf(f, a...)) },
 	})
 	if err != nil {

@@ -127,7 +127,7 @@ func containerMounts(o *ContainerOptions, privileged bool) ([]specs.Mount, strin
 			continue
 		}
 		set.add(withMappings(specs.Mount{Destination: dst, Type: "bind", Source: images[dst],
-			Options: []string{"rbind", "rprivate", "ro", "nosuid", "nodev", "noexec"}}, o.UserNS, podMapped))
+			Options: []string{"rbind", "rprivate", "ro", "nosuid", "nodev"}}, o.UserNS, podMapped))
 	}
 
 	// The pod's files. Read-only with a read-only rootfs, as in
@@ -201,8 +201,9 @@ func requestMount(set *mountSet, o *ContainerOptions, images map[string]string, 
 		if src, ok = images[dst]; !ok {
 			return fmt.Errorf("%s: image volume %s was not prepared: %w", field, dst, errdefs.ErrFailedPrecondition)
 		}
-		// KEP-4639: image volumes are read-only and not executable.
-		opts = []string{"rbind", "nosuid", "nodev", "noexec"}
+		// KEP-4639: image volumes are read-only; their binaries may run
+		// (critest checks that an image volume is not noexec).
+		opts = []string{"rbind", "nosuid", "nodev"}
 	} else {
 		src = m.GetHostPath()
 		if !isAbs(src) {

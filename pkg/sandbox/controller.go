@@ -102,8 +102,16 @@ func (c *Controller) Run(ctx context.Context, req *runtimeapi.RunPodSandboxReque
 		return "", fmt.Errorf("sandbox metadata needs name, namespace and uid: %w", errdefs.ErrInvalidArgument)
 	}
 	handler := req.GetRuntimeHandler()
-	if _, err := c.Runtimes.Get(handler); err != nil {
+	rt, err := c.Runtimes.Get(handler)
+	if err != nil {
 		return "", err
+	}
+	userns, err := oci.UserNamespaceFromCRI(cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
+	if err != nil {
+		return "", err
+	}
+	if userns != nil && !rt.SupportsIDMapMounts(ctx) {
+		return "", fmt.Errorf("runtime handler %q does not support user namespaces (idmapped mounts): %w", rt.Name, errdefs.ErrInvalidArgument)
 	}
 	name := MakeName(md)
 	id := newID()
@@ -176,6 +184,10 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 			retErr = fmt.Errorf("RunPodSandbox %s: %w", sb.Name, retErr)
 		}
 	}()
+	userns, err := oci.UserNamespaceFromCRI(cfg.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
+	if err != nil {
+		return stepErr("user namespace", err)
+	}
 	img, err := c.ensureImage(ctx)
 	if err != nil {
 		return stepErr("sandbox image", err)
@@ -245,15 +257,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		ID: sb.ID, Config: cfg, Image: &imgCfg.Config, RootfsPath: rootfs, NetNSPath: sb.NetNSPath,
 		HostnamePath: files.hostname, ResolvConfPath: files.resolv, HostsPath: files.hosts, ShmPath: shm,
 		CgroupParent: cfg.GetLinux().GetCgroupParent(), CgroupDriver: c.Config.CgroupDriver, OOM: c.OOM,
-		Annotations: map[string]string{
-			"io.kubernetes.cri.container-type":        "sandbox",
-			"io.kubernetes.cri.sandbox-id":            sb.ID,
-			"io.kubernetes.cri.sandbox-name":          cfg.GetMetadata().GetName(),
-			"io.kubernetes.cri.sandbox-namespace":     cfg.GetMetadata().GetNamespace(),
-			"io.kubernetes.cri.sandbox-uid":           cfg.GetMetadata().GetUid(),
-			"io.kubernetes.cri.sandbox-log-directory": cfg.GetLogDirectory(),
-			"io.kubernetes.cri.image-name":            c.Config.SandboxImage,
-		},
+		ImageName: c.Config.SandboxImage, UserNS: userns, AppArmorEnabled: oci.AppArmorEnabled(),
 	})
 	if err != nil {
 		return stepErr("sandbox spec", err)

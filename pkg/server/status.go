@@ -27,18 +27,16 @@ func (s *Service) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*run
 		Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{runtimeCond, networkCond}},
 	}
 	for _, name := range s.config.RuntimeNames() {
-		// Features stay false until the handler's capabilities are probed.
-		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
-			Name: name, Features: &runtimeapi.RuntimeHandlerFeatures{},
-		})
+		features := s.handlerFeatures(ctx, name)
+		resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: name, Features: features})
 		if name == s.config.DefaultRuntime {
 			// An empty name denotes the default handler.
-			resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{
-				Name: "", Features: &runtimeapi.RuntimeHandlerFeatures{},
-			})
+			resp.RuntimeHandlers = append(resp.RuntimeHandlers, &runtimeapi.RuntimeHandler{Name: "", Features: features})
 		}
 	}
-	resp.Features = &runtimeapi.RuntimeFeatures{}
+	// Supplemental groups follow the pod's policy (Merge or Strict) and the
+	// effective user is reported in ContainerStatus.
+	resp.Features = &runtimeapi.RuntimeFeatures{SupplementalGroupsPolicy: true}
 	if r.GetVerbose() {
 		resp.Info = map[string]string{
 			"config": toJSON(s.config.Redacted()),
@@ -57,4 +55,21 @@ func (s *Service) networkStatus() error {
 	}
 	_, _, err := network.LoadDefaultNetwork(s.config.CNI.ConfDir)
 	return err
+}
+
+// handlerFeatures reports what a runtime handler really supports, from the
+// runtime's own `features` output, so kubelet and critest enable only what
+// works.
+func (s *Service) handlerFeatures(ctx context.Context, name string) *runtimeapi.RuntimeHandlerFeatures {
+	f := &runtimeapi.RuntimeHandlerFeatures{}
+	if s.runtimes == nil {
+		return f
+	}
+	rt, err := s.runtimes.Get(name)
+	if err != nil {
+		return f
+	}
+	f.RecursiveReadOnlyMounts = rt.SupportsMountOption(ctx, "rro")
+	f.UserNamespaces = rt.SupportsIDMapMounts(ctx)
+	return f
 }
