@@ -32,6 +32,9 @@ log() { printf '>>> %s\n' "$*" >&2; }
 make --no-print-directory build >/dev/null
 
 work=$(mktemp -d /tmp/cri-rt-critest.XXXXXX)
+# Traversable like /run and /var/lib: user-namespaced pods run as non-root
+# host ids that must reach their rootfs under this dir.
+chmod 0711 "$work"
 bridge=crirt-critest0
 daemon_pid=""
 registry_pid=""

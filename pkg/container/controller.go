@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+	securejoin "github.com/cyphar/filepath-securejoin"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -178,6 +180,13 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		return fmt.Errorf("rootfs: %w", err)
 	}
 	rollback.push(func() { _ = c.Snapshots.Remove(snapshotKey(ctr.ID)) })
+	podUserns, err := oci.UserNamespaceFromCRI(sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
+	if err != nil {
+		return err
+	}
+	if err := sandbox.OwnUpperByPodRoot(c.Snapshots, snapshotKey(ctr.ID), podUserns); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
 	if err := mount.All(ms, rootfs); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
@@ -236,6 +245,14 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	}
 	for _, w := range warnings {
 		logger.Info("WARNING: container spec adjusted", "detail", w)
+	}
+	if podUserns != nil {
+		// The runtime runs as the pod's root, which cannot write the
+		// image's directories (the layers are not idmapped): create the
+		// mount points now, as the host's root.
+		if err := precreateMountpoints(rootfs, spec.Mounts); err != nil {
+			return fmt.Errorf("rootfs mount points: %w", err)
+		}
 	}
 	user, err := oci.ResolveUser(rootfs, cfg.GetLinux().GetSecurityContext(), &imgCfg.Config)
 	if err != nil {
@@ -583,4 +600,43 @@ func (c *Controller) UsedImages() []string {
 		}
 	}
 	return out
+}
+
+// precreateMountpoints creates, inside rootfs, the destination of every
+// mount that does not exist yet: a directory, or an empty file for a bind
+// mount of a file. Paths are resolved within rootfs (symlinks cannot lead
+// out).
+func precreateMountpoints(rootfs string, mounts []specs.Mount) error {
+	for _, m := range mounts {
+		dst, err := securejoin.SecureJoin(rootfs, m.Destination)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Lstat(dst); err == nil {
+			continue
+		}
+		isFile := false
+		if m.Type == "bind" {
+			if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+				isFile = true
+			}
+		}
+		if !isFile {
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil && !os.IsExist(err) {
+			return err
+		}
+		if f != nil {
+			f.Close()
+		}
+	}
+	return nil
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/sandbox"
 	"github.com/cri-rt/cri-rt/pkg/server"
 	"github.com/cri-rt/cri-rt/pkg/snapshot"
+	"github.com/cri-rt/cri-rt/pkg/streaming"
 )
 
 // ShutdownTimeout bounds how long in-flight RPCs may run after a stop
@@ -48,6 +49,7 @@ type Daemon struct {
 	grpc      *grpc.Server
 	ln        net.Listener
 	metrics   *metrics.Server
+	stream    *streaming.Server
 }
 
 // Start prepares the directories and the lock and begins serving. It
@@ -86,6 +88,17 @@ func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
 		return nil, err
 	}
 	pods.Config, pods.OOM, pods.Images = cfg, restriction, images
+	d.stream, err = streaming.New(cfg.Stream, streaming.NewRuntime(pods.Containers, streaming.StoreNetNS(pods.SandboxStore)))
+	if err != nil {
+		return nil, err
+	}
+	pods.Stream = d.stream
+	go func() {
+		if err := d.stream.Serve(); err != nil {
+			logger.Error(err, "Streaming server stopped")
+		}
+	}()
+	logger.Info("Serving streams", "url", d.stream.URL())
 	svc, err := server.New(*pods)
 	if err != nil {
 		return nil, err
@@ -159,6 +172,14 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 }
 
 func (d *Daemon) release(ctx context.Context) {
+	if d.stream != nil {
+		// Ends the sessions: exec'd processes are killed, not left behind.
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := d.stream.Stop(sctx); err != nil {
+			klog.FromContext(ctx).Error(err, "Stopping the streaming server")
+		}
+		cancel()
+	}
 	if d.ln != nil {
 		// GracefulStop closed the listener; the file stays and must go so
 		// that clients see "no daemon" rather than "connection refused".

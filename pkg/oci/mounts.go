@@ -163,7 +163,10 @@ func containerMounts(o *ContainerOptions, privileged bool) ([]specs.Mount, strin
 		return strings.Count(set.mounts[i].Destination, "/") < strings.Count(set.mounts[j].Destination, "/")
 	})
 
-	sysBind := o.UserNS != nil && pod.GetNetwork() == runtimeapi.NamespaceMode_NODE
+	// sysfs can only be mounted by the user namespace that owns the network
+	// namespace; the pod's netns is created by cri-rt in the host's user
+	// namespace, so a user-namespaced pod gets the host's /sys read-only.
+	sysBind := o.UserNS != nil
 	var out []specs.Mount
 	for _, m := range defaultMounts(privileged, sysBind, o.Features.RecursiveReadOnly) {
 		if set.dests[m.Destination] {

@@ -3,7 +3,6 @@ package oci
 import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/opencontainers/runtime-spec/specs-go"
-	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
 // SandboxSpec builds the spec of a pod's pause container. Its only job is
@@ -63,8 +62,10 @@ func SandboxSpec(o SandboxOptions) (*specs.Spec, error) {
 	if err := sandboxNamespaces(g, &o); err != nil {
 		return nil, err
 	}
-	ns := sc.GetNamespaceOptions()
-	sysBind := o.UserNS != nil && ns.GetNetwork() == runtimeapi.NamespaceMode_NODE
+	// sysfs can only be mounted by the user namespace that owns the network
+	// namespace; the pod's netns is created by cri-rt in the host's user
+	// namespace, so a user-namespaced pod gets the host's /sys read-only.
+	sysBind := o.UserNS != nil
 	for _, m := range defaultMounts(privileged, sysBind, false) {
 		if m.Destination == devShm {
 			continue // the pod's /dev/shm is for its containers

@@ -247,6 +247,9 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		return stepErr("sandbox rootfs", err)
 	}
 	rollback.push(func() { _ = c.Snapshots.Remove(snapshotKey(sb.ID)) })
+	if err := ownUpperByPodRoot(c.Snapshots, snapshotKey(sb.ID), userns); err != nil {
+		return stepErr("sandbox rootfs", err)
+	}
 	if err := mount.All(ms, rootfs); err != nil {
 		return stepErr("sandbox rootfs", err)
 	}
@@ -566,4 +569,25 @@ func mountShm(dir string) error {
 		return err
 	}
 	return unix.Mount("shm", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k")
+}
+
+// ownUpperByPodRoot gives the root of a writable layer to the pod's root
+// user when the pod has a user namespace, so that the runtime, running as
+// that user, can create its mount points (/proc, /dev, ...) in the rootfs.
+// Files of the image layers keep their owners and appear as the overflow
+// user inside the pod: the layers are not idmapped.
+func ownUpperByPodRoot(snaps *snapshot.Store, key string, userns *oci.UserNamespace) error {
+	if userns == nil || len(userns.UIDMappings) == 0 || len(userns.GIDMappings) == 0 {
+		return nil
+	}
+	upper, err := snaps.UpperDir(key)
+	if err != nil {
+		return err
+	}
+	return os.Chown(upper, int(userns.UIDMappings[0].HostID), int(userns.GIDMappings[0].HostID))
+}
+
+// OwnUpperByPodRoot is ownUpperByPodRoot for the container controller.
+func OwnUpperByPodRoot(snaps *snapshot.Store, key string, userns *oci.UserNamespace) error {
+	return ownUpperByPodRoot(snaps, key, userns)
 }

@@ -37,6 +37,8 @@ type Options struct {
 	// Containers runs containers; ContainerStore holds them.
 	Containers     *container.Controller
 	ContainerStore *container.Store
+	// Stream serves exec, attach and port-forward sessions.
+	Stream StreamServer
 }
 
 // Service serves both CRI services. RPCs not built yet fall through to the
@@ -57,6 +59,7 @@ type Service struct {
 
 	containers     *container.Controller
 	containerStore *container.Store
+	stream         StreamServer
 }
 
 var (
@@ -69,7 +72,7 @@ func New(opts Options) (*Service, error) {
 	return &Service{
 		config: opts.Config, oom: opts.OOM, images: opts.Images,
 		sandboxes: opts.Sandboxes, sandboxStore: opts.SandboxStore, network: opts.Network, runtimes: opts.Runtimes,
-		containers: opts.Containers, containerStore: opts.ContainerStore,
+		containers: opts.Containers, containerStore: opts.ContainerStore, stream: opts.Stream,
 	}, nil
 }
 

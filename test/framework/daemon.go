@@ -80,6 +80,10 @@ func NewDaemon(t testing.TB, configTOML string) *Daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Traversable like /run: user-namespaced pods run as non-root host ids.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
 	d := &Daemon{
 		t: t, Dir: dir,
 		Root:   filepath.Join(dir, "root"),
