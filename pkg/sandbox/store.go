@@ -62,6 +62,10 @@ type Status struct {
 	// NetworkReleased is set once CNI DEL succeeded, so it is not repeated.
 	NetworkReleased bool      `json:"networkReleased,omitempty"`
 	StoppedAt       time.Time `json:"stoppedAt,omitempty"`
+	// Resources and Overhead are the pod-level resources kubelet last
+	// reported (UpdatePodSandboxResources), as protojson.
+	Resources json.RawMessage `json:"resources,omitempty"`
+	Overhead  json.RawMessage `json:"overhead,omitempty"`
 }
 
 // Sandbox is one pod sandbox.

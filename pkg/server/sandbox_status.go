@@ -28,6 +28,9 @@ func (s *Service) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandbox
 		if st.Network != nil {
 			info["cniResult"] = st.Network.Result
 		}
+		if st.Resources != nil {
+			info["resources"] = jsonRaw(st.Resources)
+		}
 		if b, err := os.ReadFile(filepath.Join(s.sandboxes.Dir(sb.ID), "config.json")); err == nil {
 			info["runtimeSpec"] = jsonRaw(b)
 		}

@@ -442,3 +442,21 @@ func TestSandboxesSurviveRestart(t *testing.T) {
 	}
 	e.assertNothingLeft(t, []string{keep, lose})
 }
+
+func TestUpdatePodSandboxResourcesIsRecorded(t *testing.T) {
+	e := newPodEnv(t, 9)
+	id := e.runPod(t, podConfig("resize"))
+	_, err := e.rs.UpdatePodSandboxResources(ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{
+		PodSandboxId: id, Resources: &runtimeapi.LinuxContainerResources{CpuShares: 512, MemoryLimitInBytes: 128 << 20},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.rs.PodSandboxStatus(ctx(t), &runtimeapi.PodSandboxStatusRequest{PodSandboxId: id, Verbose: true})
+	if err != nil || !strings.Contains(resp.Info["info"], `"cpuShares":"512"`) {
+		t.Fatalf("resources not recorded: %v %s", err, resp.GetInfo()["info"])
+	}
+	if _, err := e.rs.UpdatePodSandboxResources(ctx(t), &runtimeapi.UpdatePodSandboxResourcesRequest{PodSandboxId: "nope"}); err == nil {
+		t.Fatal("unknown sandbox accepted")
+	}
+}
