@@ -27,6 +27,7 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/cgstats"
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/image"
+	"github.com/cri-rt/cri-rt/pkg/metrics"
 	"github.com/cri-rt/cri-rt/pkg/monitor"
 	"github.com/cri-rt/cri-rt/pkg/mount"
 	"github.com/cri-rt/cri-rt/pkg/oci"
@@ -48,6 +49,7 @@ type Options struct {
 	MonitorPath  string
 	Watcher      *monitor.Watcher
 	OOM          oom.Restriction
+	Metrics      *metrics.Set
 }
 
 // Controller creates, starts, stops and removes containers.
@@ -122,7 +124,9 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 	}
 	logger := klog.FromContext(ctx).WithValues("container", ctr.ID, "name", ctr.Name)
 	go func() {
+		start := time.Now()
 		ctr.err = c.create(klog.NewContext(context.WithoutCancel(ctx), logger), ctr, sb, req.GetSandboxConfig())
+		c.Metrics.ContainerOp("create", c.handlerName(sb.RuntimeHandler), time.Since(start))
 		close(ctr.ready)
 	}()
 	select {
@@ -370,6 +374,7 @@ func (c *Controller) recordExit(ctr *Container) {
 		switch {
 		case exit.OOMKilled:
 			s.Reason = "OOMKilled"
+			c.Metrics.OOMKill()
 		case exit.ExitCode == 0:
 			s.Reason = "Completed"
 		default:
@@ -399,9 +404,11 @@ func (c *Controller) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := rt.Start(ctx, ctr.ID); err != nil {
 		return fmt.Errorf("starting container %s: %w", ctr.ID, err)
 	}
+	c.Metrics.ContainerOp("start", rt.Name, time.Since(start))
 	return ctr.Update(func(s *Status) error {
 		if s.State == StateCreated {
 			s.State, s.StartedAt = StateRunning, time.Now().UTC()
@@ -433,6 +440,9 @@ func (c *Controller) Stop(ctx context.Context, id string, timeout time.Duration)
 	}
 	if err != nil {
 		return err
+	}
+	if rt, err := c.runtimeOf(ctr); err == nil {
+		defer func(start time.Time) { c.Metrics.ContainerOp("stop", rt.Name, time.Since(start)) }(time.Now())
 	}
 	<-ctr.ready
 	if !c.Store.exists(ctr.ID) {
@@ -639,4 +649,12 @@ func precreateMountpoints(rootfs string, mounts []specs.Mount) error {
 		}
 	}
 	return nil
+}
+
+// handlerName resolves "" to the default handler's name, for metrics.
+func (c *Controller) handlerName(h string) string {
+	if rt, err := c.Runtimes.Get(h); err == nil {
+		return rt.Name
+	}
+	return h
 }

@@ -79,14 +79,18 @@ func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
 
 	reg := metrics.NewRegistry()
 	inst := instrument.NewMetrics(reg)
-	images, err := d.openImageService(ctx, cfg)
+	set := metrics.NewSet(reg)
+	recoveryStart := time.Now()
+	images, err := d.openImageService(ctx, cfg, set)
 	if err != nil {
 		return nil, err
 	}
-	pods, err := d.openPodServices(ctx, cfg, restriction, images)
+	pods, err := d.openPodServices(ctx, cfg, restriction, images, set)
 	if err != nil {
 		return nil, err
 	}
+	set.Recovered(time.Since(recoveryStart))
+	registerStateGauges(set, pods, images)
 	pods.Config, pods.OOM, pods.Images = cfg, restriction, images
 	d.stream, err = streaming.New(cfg.Stream, streaming.NewRuntime(pods.Containers, streaming.StoreNetNS(pods.SandboxStore)))
 	if err != nil {
@@ -201,7 +205,7 @@ func (d *Daemon) release(ctx context.Context) {
 
 // openPodServices builds the sandbox (and, later, container) services and
 // recovers what the previous daemon left running.
-func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr oom.Restriction, images *image.Service) (*server.Options, error) {
+func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr oom.Restriction, images *image.Service, set *metrics.Set) (*server.Options, error) {
 	monitorPath, err := monitor.FindBinary()
 	if err != nil {
 		return nil, err
@@ -216,10 +220,12 @@ func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr o
 		return nil, err
 	}
 	netmgr := network.NewManager(cfg.CNI.BinDirs, cfg.CNI.ConfDir, filepath.Join(cfg.Root, "cni-cache"))
+	netmgr.Observe = set.CNIOp
 	runtimes := ociruntime.NewSet(cfg)
+	runtimes.Observe(set.OCIOp)
 	ctrl := sandbox.NewController(sandbox.Options{
 		Config: cfg, Store: store, Images: images, Snapshots: d.snapshots, Network: netmgr,
-		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr,
+		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr, Metrics: set,
 	})
 	cstore, err := container.NewStore(d.db)
 	if err != nil {
@@ -227,7 +233,7 @@ func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr o
 	}
 	cctrl := container.NewController(container.Options{
 		Config: cfg, Store: cstore, Sandboxes: ctrl, SandboxStore: store, Images: images, Snapshots: d.snapshots,
-		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr,
+		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr, Metrics: set,
 	})
 	ctrl.SetContainers(cctrl)
 	// Containers first: their exits are recorded before sandboxes are judged.
@@ -243,7 +249,7 @@ func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr o
 
 // openImageService opens the metadata DB, the blob and layer stores, and
 // reconciles them after whatever stopped the last daemon.
-func (d *Daemon) openImageService(ctx context.Context, cfg *config.Config) (*image.Service, error) {
+func (d *Daemon) openImageService(ctx context.Context, cfg *config.Config, set *metrics.Set) (*image.Service, error) {
 	db, err := metadata.Open(filepath.Join(cfg.Root, "meta.db"))
 	if err != nil {
 		return nil, err
@@ -263,6 +269,7 @@ func (d *Daemon) openImageService(ctx context.Context, cfg *config.Config) (*ima
 		MaxConcurrentDownloads: cfg.MaxConcurrentDownloads,
 		ProgressTimeout:        cfg.ImagePullProgressTimeout,
 		PinnedImages:           []string{cfg.SandboxImage},
+		Metrics:                set,
 	})
 	if err != nil {
 		return nil, err

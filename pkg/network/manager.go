@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/containernetworking/cni/libcni"
@@ -58,6 +59,8 @@ type Attachment struct {
 type Manager struct {
 	confDir string
 	cni     *libcni.CNIConfig
+	// Observe, when set, is told of every CNI operation (for metrics).
+	Observe func(op string, d time.Duration, err error)
 
 	mu      sync.Mutex
 	sig     string
@@ -143,7 +146,9 @@ func (m *Manager) Setup(ctx context.Context, p Pod) (*Attachment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network not ready: %w: %w", err, errdefs.ErrFailedPrecondition)
 	}
+	start := time.Now()
 	res, err := m.cni.AddNetworkList(ctx, conf, runtimeConf(p))
+	m.observe("add", start, err)
 	if err != nil {
 		return nil, fmt.Errorf("CNI ADD on network %q: %w", conf.Name, describePluginError(err))
 	}
@@ -192,7 +197,10 @@ func (m *Manager) Teardown(ctx context.Context, p Pod, att *Attachment) error {
 		}
 		conf = c
 	}
-	if err := m.cni.DelNetworkList(ctx, conf, runtimeConf(p)); err != nil {
+	start := time.Now()
+	err := m.cni.DelNetworkList(ctx, conf, runtimeConf(p))
+	m.observe("del", start, err)
+	if err != nil {
 		return fmt.Errorf("CNI DEL on network %q: %w", conf.Name, describePluginError(err))
 	}
 	return nil
@@ -256,4 +264,10 @@ func parseQuantity(s string) (uint64, error) {
 		return 0, fmt.Errorf("invalid quantity %q: %w", s, errdefs.ErrInvalidArgument)
 	}
 	return v * mult, nil
+}
+
+func (m *Manager) observe(op string, start time.Time, err error) {
+	if m.Observe != nil {
+		m.Observe(op, time.Since(start), err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -31,6 +32,8 @@ type Runtime struct {
 	Root string
 	// SystemdCgroup passes --systemd-cgroup (cgroup_driver = "systemd").
 	SystemdCgroup bool
+	// Observe, when set, is told of every invocation (for metrics).
+	Observe func(op string, d time.Duration, err error)
 
 	featuresOnce sync.Once
 	features     *features.Features
@@ -54,7 +57,14 @@ func (r *Runtime) GlobalArgs() []string {
 	return args
 }
 
-func (r *Runtime) run(ctx context.Context, args ...string) ([]byte, error) {
+func (r *Runtime) observe(op string, start time.Time, err error) {
+	if r.Observe != nil {
+		r.Observe(op, time.Since(start), err)
+	}
+}
+
+func (r *Runtime) run(ctx context.Context, args ...string) (_ []byte, retErr error) {
+	defer func(start time.Time) { r.observe(args[0], start, retErr) }(time.Now())
 	cmd := exec.CommandContext(ctx, r.Path, append(r.GlobalArgs(), args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -146,7 +156,8 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 }
 
 // Update applies new resource limits to a running container.
-func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) (retErr error) {
+	defer func(start time.Time) { r.observe("update", start, retErr) }(time.Now())
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -54,4 +55,12 @@ func (s *Set) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Observe sets the metrics observer of every handler.
+func (s *Set) Observe(fn func(op, handler string, d time.Duration, err error)) {
+	for name, r := range s.byName {
+		name := name
+		r.Observe = func(op string, d time.Duration, err error) { fn(op, name, d, err) }
+	}
 }

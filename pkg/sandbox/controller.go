@@ -22,6 +22,7 @@ import (
 
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/image"
+	"github.com/cri-rt/cri-rt/pkg/metrics"
 	"github.com/cri-rt/cri-rt/pkg/monitor"
 	"github.com/cri-rt/cri-rt/pkg/mount"
 	"github.com/cri-rt/cri-rt/pkg/netns"
@@ -50,6 +51,7 @@ type Options struct {
 	MonitorPath string
 	Watcher     *monitor.Watcher
 	OOM         oom.Restriction
+	Metrics     *metrics.Set
 }
 
 // Controller runs, stops and removes sandboxes.
@@ -188,6 +190,11 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	if err != nil {
 		return stepErr("user namespace", err)
 	}
+	stage := time.Now()
+	lap := func(name string) {
+		c.Metrics.SandboxStage(name, time.Since(stage))
+		stage = time.Now()
+	}
 	img, err := c.ensureImage(ctx)
 	if err != nil {
 		return stepErr("sandbox image", err)
@@ -207,11 +214,13 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		return stepErr("sandbox files", err)
 	}
 
+	lap("image")
 	if sb.NetNSPath != "" {
 		if err := netns.New(sb.NetNSPath); err != nil {
 			return stepErr("network namespace", err)
 		}
 		rollback.push(func() { _ = netns.Remove(sb.NetNSPath) })
+		lap("netns")
 		pod, err := c.cniPod(sb, sb.NetNSPath)
 		if err != nil {
 			return stepErr("network", err)
@@ -230,6 +239,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		if err := sb.Update(func(s *Status) error { s.Network = att; return nil }); err != nil {
 			return stepErr("record network", err)
 		}
+		lap("cni")
 	}
 
 	shm := ""
@@ -255,6 +265,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	}
 	rollback.push(func() { _ = mount.UnmountAll(rootfs) })
 
+	lap("rootfs")
 	rt, _ := c.Runtimes.Get(sb.RuntimeHandler)
 	spec, err := oci.SandboxSpec(oci.SandboxOptions{
 		ID: sb.ID, Config: cfg, Image: &imgCfg.Config, RootfsPath: rootfs, NetNSPath: sb.NetNSPath,
@@ -286,6 +297,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	if err := rt.Start(ctx, sb.ID); err != nil {
 		return stepErr("start pause container", err)
 	}
+	lap("runtime_start")
 	if err := sb.Update(func(s *Status) error {
 		s.State, s.Pid, s.MonitorPid = StateReady, info.ContainerPid, info.MonitorPid
 		return nil
