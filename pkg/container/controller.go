@@ -19,6 +19,7 @@ import (
 	"github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
@@ -58,6 +59,16 @@ type Controller struct {
 
 	statsOnce sync.Once
 	stats     *statsCache
+
+	// OnEvent, when set, is told of every lifecycle change (for
+	// GetContainerEvents).
+	OnEvent func(t runtimeapi.ContainerEventType, containerID, sandboxID string)
+}
+
+func (c *Controller) emit(t runtimeapi.ContainerEventType, ctr *Container) {
+	if c.OnEvent != nil {
+		c.OnEvent(t, ctr.ID, ctr.SandboxID)
+	}
 }
 
 // NewController builds a controller.
@@ -128,6 +139,9 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 		ctr.err = c.create(klog.NewContext(context.WithoutCancel(ctx), logger), ctr, sb, req.GetSandboxConfig())
 		c.Metrics.ContainerOp("create", c.handlerName(sb.RuntimeHandler), time.Since(start))
 		close(ctr.ready)
+		if ctr.err == nil {
+			c.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, ctr)
+		}
 	}()
 	select {
 	case <-ctr.ready:
@@ -357,11 +371,20 @@ func (c *Controller) watch(ctr *Container, monitorPid int) {
 // recordExit reads the exit the monitor wrote and moves the container to
 // Exited with the CRI's reason.
 func (c *Controller) recordExit(ctr *Container) {
+	ctr.lifecycle.Lock()
+	defer ctr.lifecycle.Unlock()
 	exit, err := monitor.ReadExit(c.MonitorDir(ctr.ID))
+	changed := false
+	defer func() {
+		if changed {
+			c.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, ctr)
+		}
+	}()
 	_ = ctr.Update(func(s *Status) error {
 		if s.State == StateExited {
 			return nil
 		}
+		changed = s.State != StateCreating
 		if s.State == StateCreating {
 			return errors.New("not created")
 		}
@@ -404,19 +427,25 @@ func (c *Controller) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	ctr.lifecycle.Lock()
+	defer ctr.lifecycle.Unlock()
 	start := time.Now()
 	if err := rt.Start(ctx, ctr.ID); err != nil {
 		return fmt.Errorf("starting container %s: %w", ctr.ID, err)
 	}
 	c.Metrics.ContainerOp("start", rt.Name, time.Since(start))
-	return ctr.Update(func(s *Status) error {
+	if err := ctr.Update(func(s *Status) error {
 		if s.State == StateCreated {
 			s.State, s.StartedAt = StateRunning, time.Now().UTC()
 		} else if s.StartedAt.IsZero() {
 			s.StartedAt = time.Now().UTC() // it already exited
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	c.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, ctr)
+	return nil
 }
 
 func (c *Controller) runtimeOf(ctr *Container) (*ociruntime.Runtime, error) {
@@ -522,7 +551,11 @@ func (c *Controller) Remove(ctx context.Context, id string) error {
 	if err := c.removeFiles(ctr.ID); err != nil {
 		return err
 	}
-	return c.Store.Delete(ctr.ID)
+	if err := c.Store.Delete(ctr.ID); err != nil {
+		return err
+	}
+	c.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, ctr)
+	return nil
 }
 
 func (c *Controller) removeFiles(id string) error {
@@ -538,26 +571,37 @@ func (c *Controller) removeFiles(id string) error {
 	return os.RemoveAll(c.Dir(id))
 }
 
+// podParallelism bounds how many containers of one pod are stopped or
+// removed at once: enough to make a big pod go quickly, few enough not to
+// flood the machine with runtime processes.
+const podParallelism = 8
+
 // StopAllInSandbox stops every container of a sandbox (for StopPodSandbox).
 func (c *Controller) StopAllInSandbox(ctx context.Context, sandboxID string) error {
-	var errs []error
-	for _, ctr := range c.Store.InSandbox(sandboxID) {
-		timeout := 10 * time.Second
-		if err := c.Stop(ctx, ctr.ID, timeout); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return c.forAllInSandbox(sandboxID, func(ctr *Container) error { return c.Stop(ctx, ctr.ID, 10*time.Second) })
 }
 
 // RemoveAllInSandbox removes every container of a sandbox.
 func (c *Controller) RemoveAllInSandbox(ctx context.Context, sandboxID string) error {
+	return c.forAllInSandbox(sandboxID, func(ctr *Container) error { return c.Remove(ctx, ctr.ID) })
+}
+
+func (c *Controller) forAllInSandbox(sandboxID string, fn func(*Container) error) error {
+	var g errgroup.Group
+	g.SetLimit(podParallelism)
+	var mu sync.Mutex
 	var errs []error
 	for _, ctr := range c.Store.InSandbox(sandboxID) {
-		if err := c.Remove(ctx, ctr.ID); err != nil {
-			errs = append(errs, err)
-		}
+		g.Go(func() error {
+			if err := fn(ctr); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	return errors.Join(errs...)
 }
 

@@ -89,8 +89,11 @@ type Container struct {
 	store  *Store
 	mu     sync.RWMutex
 	status Status
-	ready  chan struct{}
-	err    error
+	// lifecycle orders Start against the recording of an exit, so that a
+	// container that exits at once is reported started before stopped.
+	lifecycle sync.Mutex
+	ready     chan struct{}
+	err       error
 }
 
 // Status returns a copy of the current status.

@@ -20,6 +20,7 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/container"
 	"github.com/cri-rt/cri-rt/pkg/content"
+	"github.com/cri-rt/cri-rt/pkg/events"
 	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/instrument"
 	"github.com/cri-rt/cri-rt/pkg/metadata"
@@ -91,6 +92,8 @@ func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
 	}
 	set.Recovered(time.Since(recoveryStart))
 	registerStateGauges(set, pods, images)
+	pods.Events = events.NewBroker()
+	pods.Events.Dropped = set.EventDropped
 	pods.Config, pods.OOM, pods.Images = cfg, restriction, images
 	d.stream, err = streaming.New(cfg.Stream, streaming.NewRuntime(pods.Containers, streaming.StoreNetNS(pods.SandboxStore)))
 	if err != nil {

@@ -58,6 +58,16 @@ type Options struct {
 type Controller struct {
 	Options
 	containers Containers
+
+	// OnEvent, when set, is told of every lifecycle change of a sandbox
+	// (for GetContainerEvents, where the sandbox ID stands as container ID).
+	OnEvent func(t runtimeapi.ContainerEventType, containerID, sandboxID string)
+}
+
+func (c *Controller) emit(t runtimeapi.ContainerEventType, id string) {
+	if c.OnEvent != nil {
+		c.OnEvent(t, id, id)
+	}
 }
 
 // NewController builds a controller.
@@ -149,6 +159,10 @@ func (c *Controller) Run(ctx context.Context, req *runtimeapi.RunPodSandboxReque
 		wctx := klog.NewContext(context.WithoutCancel(ctx), logger)
 		sb.err = c.create(wctx, sb)
 		close(sb.ready)
+		if sb.err == nil {
+			c.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, sb.ID)
+			c.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, sb.ID)
+		}
 	}()
 	select {
 	case <-sb.ready:
@@ -315,12 +329,16 @@ func (c *Controller) watch(sb *Sandbox, monitorPid int) {
 		return
 	}
 	_ = c.Watcher.Watch(monitorPid, func() {
+		changed := false
 		_ = sb.Update(func(s *Status) error {
 			if s.State == StateReady {
-				s.State = StateNotReady
+				s.State, changed = StateNotReady, true
 			}
 			return nil
 		})
+		if changed {
+			c.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, sb.ID)
+		}
 	})
 }
 
@@ -384,13 +402,21 @@ func (c *Controller) Stop(ctx context.Context, id string) error {
 	if shm := filepath.Join(c.Dir(sb.ID), "shm"); !hostIPC(sb.Config) {
 		_ = mount.UnmountAll(shm)
 	}
-	return sb.Update(func(s *Status) error {
+	changed := false
+	if err := sb.Update(func(s *Status) error {
 		if s.State != StateNotReady || s.StoppedAt.IsZero() {
 			s.StoppedAt = time.Now().UTC()
 		}
+		changed = s.State == StateReady
 		s.State = StateNotReady
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	if changed {
+		c.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, sb.ID)
+	}
+	return nil
 }
 
 func (c *Controller) stopPause(ctx context.Context, sb *Sandbox) error {
@@ -459,7 +485,11 @@ func (c *Controller) Remove(ctx context.Context, id string) error {
 	if err := c.removeFiles(sb.ID); err != nil {
 		return err
 	}
-	return c.Store.Delete(sb.ID)
+	if err := c.Store.Delete(sb.ID); err != nil {
+		return err
+	}
+	c.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, sb.ID)
+	return nil
 }
 
 func (c *Controller) removeFiles(id string) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/container"
+	"github.com/cri-rt/cri-rt/pkg/events"
 	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/network"
 	"github.com/cri-rt/cri-rt/pkg/ociruntime"
@@ -34,6 +35,8 @@ type Options struct {
 	Network *network.Manager
 	// Runtimes are the OCI runtime handlers.
 	Runtimes *ociruntime.Set
+	// Events, when set, receives lifecycle events for GetContainerEvents.
+	Events *events.Broker
 	// Containers runs containers; ContainerStore holds them.
 	Containers     *container.Controller
 	ContainerStore *container.Store
@@ -59,6 +62,7 @@ type Service struct {
 
 	containers     *container.Controller
 	containerStore *container.Store
+	events         *events.Broker
 	stream         StreamServer
 }
 
@@ -69,11 +73,22 @@ var (
 
 // New builds a Service.
 func New(opts Options) (*Service, error) {
-	return &Service{
+	svc := &Service{
 		config: opts.Config, oom: opts.OOM, images: opts.Images,
 		sandboxes: opts.Sandboxes, sandboxStore: opts.SandboxStore, network: opts.Network, runtimes: opts.Runtimes,
 		containers: opts.Containers, containerStore: opts.ContainerStore, stream: opts.Stream,
-	}, nil
+	}
+	svc.events = opts.Events
+	if svc.events == nil {
+		svc.events = events.NewBroker()
+	}
+	if opts.Containers != nil {
+		opts.Containers.OnEvent = svc.publishEvent
+	}
+	if opts.Sandboxes != nil {
+		opts.Sandboxes.OnEvent = svc.publishEvent
+	}
+	return svc, nil
 }
 
 // toJSON renders verbose info values; the CRI wants JSON strings there.
