@@ -57,6 +57,8 @@ type RuntimeHandler struct {
 type CNIConfig struct {
 	BinDirs []string `toml:"bin_dirs" comment:"Directories searched, in order, for CNI plugin binaries."`
 	ConfDir string   `toml:"conf_dir" comment:"Directory of CNI network configs; the first .conflist/.conf (by name) is used."`
+	// ConfTemplate is rendered when kubelet reports the node's pod CIDR.
+	ConfTemplate string `toml:"conf_template" comment:"Go template of a CNI conflist, written to conf_dir/10-cri-rt.conflist when kubelet sends the pod CIDR (UpdateRuntimeConfig); fields .PodCIDR, .PodCIDRRanges, .Routes. Empty: kubelet's CIDR is only recorded."`
 }
 
 // StreamConfig configures the exec/attach/port-forward server.

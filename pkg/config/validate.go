@@ -72,6 +72,9 @@ func (c *Config) Validate() error {
 	if !filepath.IsAbs(c.CNI.ConfDir) {
 		bad("cni.conf_dir", "must be an absolute path, got %q", c.CNI.ConfDir)
 	}
+	if c.CNI.ConfTemplate != "" && !filepath.IsAbs(c.CNI.ConfTemplate) {
+		bad("cni.conf_template", "must be an absolute path, got %q", c.CNI.ConfTemplate)
+	}
 	if c.Stream.Port < 0 || c.Stream.Port > 65535 {
 		bad("stream.port", "must be within 0..65535, got %d", c.Stream.Port)
 	}

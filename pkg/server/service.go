@@ -7,6 +7,7 @@ package server
 
 import (
 	"encoding/json"
+	"sync"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
@@ -63,7 +64,10 @@ type Service struct {
 	containers     *container.Controller
 	containerStore *container.Store
 	events         *events.Broker
-	stream         StreamServer
+
+	mu      sync.Mutex
+	podCIDR string // from UpdateRuntimeConfig
+	stream  StreamServer
 }
 
 var (

@@ -45,6 +45,9 @@ func (s *Service) Status(ctx context.Context, r *runtimeapi.StatusRequest) (*run
 		if s.network != nil {
 			resp.Info["cniNetwork"] = toJSON(s.network.ConfName())
 		}
+		s.mu.Lock()
+		resp.Info["podCIDR"] = toJSON(s.podCIDR)
+		s.mu.Unlock()
 	}
 	return resp, nil
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
 
@@ -342,4 +344,29 @@ func TestCrictlContainerCommands(t *testing.T) {
 	run("rm", id)
 	run("rmp", "-f", podID)
 	e.assertNothingLeft(t, []string{podID, id})
+}
+
+func TestCheckpointNamesWhatIsMissing(t *testing.T) {
+	e := newPodEnv(t, 22)
+	podID, podCfg, _ := e.pod(t, "ckpt")
+	id := e.createWith(t, podID, podCfg, "sleeper", nil, "sleep", "3600")
+	e.start(t, id)
+	e.waitState(t, id, runtimeapi.ContainerState_CONTAINER_RUNNING)
+	archive := filepath.Join(t.TempDir(), "ckpt.tar")
+	_, err := e.rs.CheckpointContainer(ctx(t), &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: archive})
+	if err == nil {
+		// CRIU works here: the archive must hold CRIU images.
+		b, rerr := os.ReadFile(archive)
+		if rerr != nil || !strings.Contains(string(b), "checkpoint/") {
+			t.Fatalf("checkpoint archive: %v", rerr)
+		}
+		return
+	}
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "CRIU") {
+		t.Fatalf("want FailedPrecondition naming CRIU, got %v", err)
+	}
+	t.Logf("checkpoint unavailable here: %v", err)
+	if _, err := e.rs.CheckpointContainer(ctx(t), &runtimeapi.CheckpointContainerRequest{ContainerId: id, Location: "relative"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("relative location: %v", err)
+	}
 }
