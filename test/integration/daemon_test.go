@@ -271,3 +271,39 @@ func freeLoopbackAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+func TestUpdateRuntimeConfigWritesCNIConfigFromTemplate(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "cni.tmpl")
+	os.WriteFile(tmpl, []byte(`{"cniVersion":"1.0.0","name":"from-template","plugins":[{"type":"bridge","ipam":{"type":"host-local","ranges":[[{"subnet":"{{.PodCIDR}}"}]]}}]}`), 0o644)
+	confDir := filepath.Join(dir, "net.d")
+	d := framework.NewDaemon(t, fmt.Sprintf("[cni]\nconf_dir = %q\nconf_template = %q\n", confDir, tmpl))
+	d.Start()
+	rs, _ := d.Clients()
+	networkReady := func() bool {
+		st, err := rs.Status(ctx(t), &runtimeapi.StatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range st.Status.Conditions {
+			if c.Type == runtimeapi.NetworkReady {
+				return c.Status
+			}
+		}
+		return false
+	}
+	if networkReady() {
+		t.Fatal("ready without a config")
+	}
+	if _, err := rs.UpdateRuntimeConfig(ctx(t), &runtimeapi.UpdateRuntimeConfigRequest{RuntimeConfig: &runtimeapi.RuntimeConfig{
+		NetworkConfig: &runtimeapi.NetworkConfig{PodCidr: "10.96.7.0/24"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !networkReady() {
+		t.Fatal("not ready after the pod CIDR arrived")
+	}
+	b, _ := os.ReadFile(filepath.Join(confDir, "10-cri-rt.conflist"))
+	if !strings.Contains(string(b), "10.96.7.0/24") {
+		t.Fatalf("rendered config: %s", b)
+	}
+}
