@@ -80,11 +80,22 @@ func (c *Controller) ExecSync(ctx context.Context, id string, cmd []string, time
 		// it and exits, so no zombie is left in the container. Only if runc
 		// does not follow is it killed too.
 		killExecProcess(pidFile)
+		// Give runc a moment to reap it (so no zombie is left in the
+		// container), but return promptly: the timeout is a promise to
+		// kubelet. A goroutine finishes the cleanup.
+		finished := make(chan struct{})
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				_ = ec.Process.Kill()
+				<-done
+			}
+			close(finished)
+		}()
 		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-			_ = ec.Process.Kill()
-			<-done
+		case <-finished:
+		case <-time.After(300 * time.Millisecond):
 		}
 		return nil, fmt.Errorf("exec in container %s timed out after %s: %w", ctr.ID, timeout, context.DeadlineExceeded)
 	}

@@ -25,10 +25,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/errdefs"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/pkg/store"
 )
 
 // State of a container.
@@ -124,121 +125,65 @@ type record struct {
 	Status   Status          `json:"status"`
 }
 
-var bucketContainers = []byte("containers")
-
 // Store holds the containers in memory and in bbolt.
 type Store struct {
-	db    *bolt.DB
-	mu    sync.RWMutex
-	byID  map[string]*Container
-	names map[string]string
+	index *store.Index[*Container]
 }
 
 // NewStore loads every container record.
 func NewStore(db *bolt.DB) (*Store, error) {
-	st := &Store{db: db, byID: map[string]*Container{}, names: map[string]string{}}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketContainers)
-		if err != nil {
-			return err
+	st := &Store{}
+	idx, err := store.Open(db, "containers", "container", func(id string, v []byte) (*Container, string, error) {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, "", err
 		}
-		return b.ForEach(func(k, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("container record %s: %w", k, err)
-			}
-			cfg := &runtimeapi.ContainerConfig{}
-			if err := protojson.Unmarshal(r.Config, cfg); err != nil {
-				return fmt.Errorf("container record %s config: %w", k, err)
-			}
-			c := &Container{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
-			close(c.ready)
-			st.byID[c.ID] = c
-			st.names[c.Name] = c.ID
-			return nil
-		})
+		cfg := &runtimeapi.ContainerConfig{}
+		if err := protojson.Unmarshal(r.Config, cfg); err != nil {
+			return nil, "", err
+		}
+		c := &Container{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
+		close(c.ready)
+		return c, c.Name, nil
 	})
+	st.index = idx
 	return st, err
 }
 
-func (st *Store) persist(c *Container, status Status) error {
+func encode(c *Container, status Status) ([]byte, error) {
 	cfg, err := protojson.Marshal(c.Config)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	v, err := json.Marshal(record{Metadata: c.Metadata, Config: cfg, Status: status})
+	return json.Marshal(record{Metadata: c.Metadata, Config: cfg, Status: status})
+}
+
+func (st *Store) persist(c *Container, status Status) error {
+	b, err := encode(c, status)
 	if err != nil {
 		return err
 	}
-	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketContainers).Put([]byte(c.ID), v) })
+	return st.index.Put(c.ID, b)
 }
 
 func (st *Store) reserve(c *Container) (*Container, bool, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if id, ok := st.names[c.Name]; ok {
-		return st.byID[id], false, nil
-	}
 	c.store = st
-	if err := st.persist(c, c.status); err != nil {
+	b, err := encode(c, c.status)
+	if err != nil {
 		return nil, false, err
 	}
-	st.byID[c.ID] = c
-	st.names[c.Name] = c.ID
-	return c, true, nil
+	return st.index.Reserve(c.ID, c.Name, c, b)
 }
 
 // Delete forgets a container.
-func (st *Store) Delete(id string) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	c, ok := st.byID[id]
-	if !ok {
-		return nil
-	}
-	if err := st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketContainers).Delete([]byte(id)) }); err != nil {
-		return err
-	}
-	delete(st.byID, id)
-	if st.names[c.Name] == id {
-		delete(st.names, c.Name)
-	}
-	return nil
-}
+func (st *Store) Delete(id string) error { return st.index.Delete(id) }
 
 // Get finds a container by ID or unique ID prefix.
-func (st *Store) Get(idOrPrefix string) (*Container, error) {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if idOrPrefix == "" {
-		return nil, fmt.Errorf("container ID is empty: %w", errdefs.ErrInvalidArgument)
-	}
-	if c, ok := st.byID[idOrPrefix]; ok {
-		return c, nil
-	}
-	var found *Container
-	for id, c := range st.byID {
-		if strings.HasPrefix(id, idOrPrefix) {
-			if found != nil {
-				return nil, fmt.Errorf("container ID prefix %q is ambiguous: %w", idOrPrefix, errdefs.ErrInvalidArgument)
-			}
-			found = c
-		}
-	}
-	if found == nil {
-		return nil, fmt.Errorf("container %q: %w", idOrPrefix, errdefs.ErrNotFound)
-	}
-	return found, nil
-}
+func (st *Store) Get(idOrPrefix string) (*Container, error) { return st.index.Get(idOrPrefix) }
 
 // List returns every container, oldest first.
 func (st *Store) List() []*Container {
-	st.mu.RLock()
-	out := make([]*Container, 0, len(st.byID))
-	for _, c := range st.byID {
-		out = append(out, c)
-	}
-	st.mu.RUnlock()
+	out := st.index.Values()
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
 }
@@ -254,12 +199,7 @@ func (st *Store) InSandbox(sandboxID string) []*Container {
 	return out
 }
 
-func (st *Store) exists(id string) bool {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	_, ok := st.byID[id]
-	return ok
-}
+func (st *Store) exists(id string) bool { return st.index.Exists(id) }
 
 // MakeName is the unique container name kubelet's metadata maps to.
 func MakeName(c *runtimeapi.ContainerMetadata, p *runtimeapi.PodSandboxMetadata) string {

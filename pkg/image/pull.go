@@ -353,12 +353,12 @@ func (s *Service) unpack(ctx context.Context, repo *remote.Repository, desc ocis
 			return nil
 		})
 	})
-	select {
-	case res := <-ch:
-		return res.Err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// Wait for the shared work even if this pull is cancelled: it runs
+	// under the first puller's context and ends promptly when that is
+	// cancelled, and returning earlier would let a half-unpacked layer be
+	// seen by the cleanup of a failed pull.
+	res := <-ch
+	return res.Err
 }
 
 // fetchSmallBlob returns a config blob, from the store when present.

@@ -25,12 +25,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/errdefs"
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cri-rt/cri-rt/pkg/network"
+	"github.com/cri-rt/cri-rt/pkg/store"
 )
 
 // State of a sandbox.
@@ -111,135 +111,74 @@ type record struct {
 	Status   Status          `json:"status"`
 }
 
-var bucketSandboxes = []byte("sandboxes")
-
 // Store holds the sandboxes in memory and in bbolt.
 type Store struct {
-	db    *bolt.DB
-	mu    sync.RWMutex
-	byID  map[string]*Sandbox
-	names map[string]string // name -> id
+	index *store.Index[*Sandbox]
 }
 
 // NewStore loads every sandbox record.
 func NewStore(db *bolt.DB) (*Store, error) {
-	st := &Store{db: db, byID: map[string]*Sandbox{}, names: map[string]string{}}
-	err := db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketSandboxes)
-		if err != nil {
-			return err
+	st := &Store{}
+	idx, err := store.Open(db, "sandboxes", "sandbox", func(id string, v []byte) (*Sandbox, string, error) {
+		var r record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, "", err
 		}
-		return b.ForEach(func(k, v []byte) error {
-			var r record
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("sandbox record %s: %w", k, err)
-			}
-			cfg := &runtimeapi.PodSandboxConfig{}
-			if err := protojson.Unmarshal(r.Config, cfg); err != nil {
-				return fmt.Errorf("sandbox record %s config: %w", k, err)
-			}
-			sb := &Sandbox{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
-			close(sb.ready)
-			st.byID[sb.ID] = sb
-			st.names[sb.Name] = sb.ID
-			return nil
-		})
+		cfg := &runtimeapi.PodSandboxConfig{}
+		if err := protojson.Unmarshal(r.Config, cfg); err != nil {
+			return nil, "", err
+		}
+		sb := &Sandbox{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
+		close(sb.ready)
+		return sb, sb.Name, nil
 	})
+	st.index = idx
 	return st, err
 }
 
-func (st *Store) persist(sb *Sandbox, status Status) error {
+func encode(sb *Sandbox, status Status) ([]byte, error) {
 	cfg, err := protojson.Marshal(sb.Config)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	v, err := json.Marshal(record{Metadata: sb.Metadata, Config: cfg, Status: status})
+	return json.Marshal(record{Metadata: sb.Metadata, Config: cfg, Status: status})
+}
+
+func (st *Store) persist(sb *Sandbox, status Status) error {
+	b, err := encode(sb, status)
 	if err != nil {
 		return err
 	}
-	return st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSandboxes).Put([]byte(sb.ID), v) })
+	return st.index.Put(sb.ID, b)
 }
 
 // reserve registers a new sandbox under its name. If the name is taken,
 // it returns the existing sandbox and false.
 func (st *Store) reserve(sb *Sandbox) (*Sandbox, bool, error) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if id, ok := st.names[sb.Name]; ok {
-		return st.byID[id], false, nil
-	}
 	sb.store = st
-	if err := st.persist(sb, sb.status); err != nil {
+	b, err := encode(sb, sb.status)
+	if err != nil {
 		return nil, false, err
 	}
-	st.byID[sb.ID] = sb
-	st.names[sb.Name] = sb.ID
-	return sb, true, nil
+	return st.index.Reserve(sb.ID, sb.Name, sb, b)
 }
 
 // Delete forgets a sandbox.
-func (st *Store) Delete(id string) error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	sb, ok := st.byID[id]
-	if !ok {
-		return nil
-	}
-	if err := st.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSandboxes).Delete([]byte(id)) }); err != nil {
-		return err
-	}
-	delete(st.byID, id)
-	if st.names[sb.Name] == id {
-		delete(st.names, sb.Name)
-	}
-	return nil
-}
+func (st *Store) Delete(id string) error { return st.index.Delete(id) }
 
 // Get finds a sandbox by ID or unique ID prefix.
-func (st *Store) Get(idOrPrefix string) (*Sandbox, error) {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	if idOrPrefix == "" {
-		return nil, fmt.Errorf("sandbox ID is empty: %w", errdefs.ErrInvalidArgument)
-	}
-	if sb, ok := st.byID[idOrPrefix]; ok {
-		return sb, nil
-	}
-	var found *Sandbox
-	for id, sb := range st.byID {
-		if strings.HasPrefix(id, idOrPrefix) {
-			if found != nil {
-				return nil, fmt.Errorf("sandbox ID prefix %q is ambiguous: %w", idOrPrefix, errdefs.ErrInvalidArgument)
-			}
-			found = sb
-		}
-	}
-	if found == nil {
-		return nil, fmt.Errorf("sandbox %q: %w", idOrPrefix, errdefs.ErrNotFound)
-	}
-	return found, nil
-}
+func (st *Store) Get(idOrPrefix string) (*Sandbox, error) { return st.index.Get(idOrPrefix) }
 
 // List returns every sandbox, oldest first.
 func (st *Store) List() []*Sandbox {
-	st.mu.RLock()
-	out := make([]*Sandbox, 0, len(st.byID))
-	for _, sb := range st.byID {
-		out = append(out, sb)
-	}
-	st.mu.RUnlock()
+	out := st.index.Values()
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out
 }
 
+func (st *Store) byIDExists(id string) bool { return st.index.Exists(id) }
+
 // MakeName is the unique sandbox name kubelet's metadata maps to.
 func MakeName(m *runtimeapi.PodSandboxMetadata) string {
 	return strings.Join([]string{"k8s", "POD", m.GetName(), m.GetNamespace(), m.GetUid(), fmt.Sprint(m.GetAttempt())}, "_")
-}
-
-func (st *Store) byIDExists(id string) bool {
-	st.mu.RLock()
-	defer st.mu.RUnlock()
-	_, ok := st.byID[id]
-	return ok
 }
