@@ -15,6 +15,7 @@ packages=(
   openssl curl socat          # TLS fixtures, transfer floor, tests
   libseccomp-dev              # to build runc with seccomp
   make gcc
+  systemd                     # systemd-analyze, to verify deploy/cri-rt.service (not booted)
 )
 
 missing=()

@@ -48,7 +48,7 @@ func newRootCommand() *cobra.Command {
 	pf.StringVar(&gf.state, "state", "", "runtime state directory (overrides state)")
 	pf.StringVar(&gf.address, "address", "", "CRI unix socket path (overrides grpc.address)")
 	pf.StringVar(&gf.logLevel, "log-level", "", "error, warn, info, debug, trace or a number (overrides log_level)")
-	cmd.AddCommand(newVersionCommand(), newConfigCommand(&gf), newHostsCommand(&gf))
+	cmd.AddCommand(newVersionCommand(), newConfigCommand(&gf), newHostsCommand(&gf), newCheckCommand(&gf))
 	return cmd
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	CNI      CNIConfig                 `toml:"cni" comment:"Pod networking through CNI plugins."`
 	Stream   StreamConfig              `toml:"stream" comment:"Streaming server for exec, attach and port-forward (kubelet proxies to it)."`
 	Registry RegistryConfig            `toml:"registry" comment:"Per-host registry configuration: mirrors, TLS and auth."`
+	NRI      NRIConfig                 `toml:"nri" comment:"Node Resource Interface: plugins that are told of pods and containers at each lifecycle step and may adjust them."`
 }
 
 // GRPCConfig configures the CRI socket.
@@ -68,6 +69,17 @@ type StreamConfig struct {
 	IdleTimeout Duration `toml:"idle_timeout" comment:"Close a streaming session idle for this long."`
 	TLSCertFile string   `toml:"tls_cert_file" comment:"Serve TLS with this certificate (PEM); empty serves plain HTTP."`
 	TLSKeyFile  string   `toml:"tls_key_file" comment:"Private key of tls_cert_file (PEM)."`
+}
+
+// NRIConfig configures the runtime side of the Node Resource Interface
+// (github.com/containerd/nri), the plugin protocol containerd and CRI-O
+// serve. Only plugins that connect to the socket are served; cri-rt does
+// not launch plugins itself.
+type NRIConfig struct {
+	Enable                    bool     `toml:"enable" comment:"Serve NRI plugins. A plugin's refusal fails RunPodSandbox or CreateContainer."`
+	SocketPath                string   `toml:"socket_path" comment:"Unix socket NRI plugins connect to. If another live process already serves it (e.g. containerd), cri-rt leaves it alone and runs without NRI, logging why."`
+	PluginRegistrationTimeout Duration `toml:"plugin_registration_timeout" comment:"How long a connecting plugin has to register and be configured."`
+	PluginRequestTimeout      Duration `toml:"plugin_request_timeout" comment:"How long a plugin has to answer one request, synchronization included; one that takes longer is disconnected and the request goes on without it."`
 }
 
 // RegistryConfig configures image registries per host. Both forms operators
@@ -137,6 +149,14 @@ func Default() *Config {
 		},
 		Registry: RegistryConfig{
 			ConfigPath: "/etc/cri-rt/certs.d",
+		},
+		// NRI's own defaults, as containerd and CRI-O use them: plugins
+		// find the runtime at the well-known socket.
+		NRI: NRIConfig{
+			Enable:                    true,
+			SocketPath:                "/var/run/nri/nri.sock",
+			PluginRegistrationTimeout: Duration(5 * time.Second),
+			PluginRequestTimeout:      Duration(2 * time.Second),
 		},
 	}
 }

@@ -100,6 +100,15 @@ func (c *Config) Validate() error {
 			bad("registry.configs."+strconv.Quote(host)+".tls", "cert_file and key_file must be set together")
 		}
 	}
+	if c.NRI.Enable && !filepath.IsAbs(c.NRI.SocketPath) {
+		bad("nri.socket_path", "must be an absolute unix socket path, got %q", c.NRI.SocketPath)
+	}
+	if c.NRI.PluginRegistrationTimeout <= 0 {
+		bad("nri.plugin_registration_timeout", "must be positive")
+	}
+	if c.NRI.PluginRequestTimeout <= 0 {
+		bad("nri.plugin_request_timeout", "must be positive")
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
 	}

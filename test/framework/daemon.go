@@ -57,6 +57,16 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// Cleanup removes the binaries Binary built; call it after all tests.
+func Cleanup() {
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	if pauseBin != "" {
+		_ = os.RemoveAll(filepath.Dir(pauseBin))
+	}
+}
+
 // Daemon is a cri-rt process started by a test.
 type Daemon struct {
 	t      testing.TB

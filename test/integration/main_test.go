@@ -9,5 +9,7 @@ import (
 
 func TestMain(m *testing.M) {
 	framework.InstallReaper()
-	os.Exit(m.Run())
+	code := m.Run()
+	framework.Cleanup()
+	os.Exit(code)
 }
