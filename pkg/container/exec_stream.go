@@ -1,19 +1,15 @@
 package container
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -23,7 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cri-rt/cri-rt/pkg/monitor"
-	"github.com/cri-rt/cri-rt/pkg/monitor/protocol"
 )
 
 // StreamOptions are the client's side of an interactive exec or attach
@@ -48,8 +43,6 @@ const (
 	// the pipes or the terminal open indefinitely (the monitor drains a
 	// container's output for as long).
 	execDrainTimeout = 2 * time.Second
-	// consoleTimeout bounds the wait for the runtime's pty master.
-	consoleTimeout = 10 * time.Second
 	// initialSizeWait is how long a terminal exec waits for the client's
 	// first size before it starts the process. Clients send it as soon as
 	// the session is up; starting with it set (process.consoleSize) means
@@ -128,7 +121,7 @@ func (c *Controller) ExecStream(ctx context.Context, id string, cmd []string, s 
 	args := append(rt.GlobalArgs(), "exec", "--process", procFile, "--pid-file", pidFile)
 	x := &execSession{ctx: ctx, id: ctr.ID, s: s, pidFile: pidFile}
 	if s.TTY {
-		return x.runTerminal(rt.Path, args, c.Dir(ctr.ID))
+		return x.runTerminal(rt.Path, append(args, ctr.ID), initial)
 	}
 	return x.runPipes(rt.Path, append(args, ctr.ID))
 }
@@ -167,9 +160,10 @@ type execSession struct {
 
 // start runs the runtime on a goroutine locked to its OS thread until the
 // runtime has been reaped. Pdeathsig fires when the thread that forked the
-// child ends, not the process, and Go ends threads that exit while locked
-// (netns.Do and netns.New do): an unlocked thread could fork runc and later
-// die under a session that lasts hours, killing it.
+// child ends, not the daemon, and Go ends a thread whose goroutine exits
+// while locked to it (netns.New's does, and netns.Do's when it cannot get
+// back to the host's namespace): an unlocked thread could fork runc and
+// later be ended under a session that lasts hours, killing it.
 func (x *execSession) start(cmd *exec.Cmd) (<-chan error, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	started := make(chan error, 1)
@@ -322,53 +316,32 @@ func drain(copies *sync.WaitGroup, outputs []*os.File) {
 	}
 }
 
-// runTerminal runs an exec with a pseudo-terminal: runc creates it in the
-// container and sends the master over a console socket.
-func (x *execSession) runTerminal(path string, args []string, dir string) (int, error) {
-	console, err := listenConsole(dir)
+// runTerminal runs an exec with a pseudo-terminal. runc, not detached,
+// makes the container's terminal and relays it to its own stdio when that
+// is a terminal, and it hands a console socket only to a detached process,
+// whose exit status only its reaper learns. So runc gets a terminal of the
+// daemon's (ours, in raw mode) and relays; the process's exit code is
+// runc's. Sizes set on ours reach the container's when runc gets SIGWINCH.
+func (x *execSession) runTerminal(path string, args []string, initial *monitor.Size) (int, error) {
+	master, slave, err := openPty()
 	if err != nil {
-		return 0, err
-	}
-	defer console.close()
-	cmd := exec.Command(path, append(args, "--console-socket", console.runtimePath, x.id)...)
-	// runc's own errors ("executable file not found") go to its stderr,
-	// which the process does not share with a terminal: they are passed
-	// on to the client after the output.
-	runtimeErr := &cappedBuffer{max: 64 << 10}
-	cmd.Stderr = runtimeErr
-	waited, err := x.start(cmd)
-	if err != nil {
-		return 0, err
-	}
-
-	var master *os.File
-	select {
-	case r := <-console.result:
-		console.taken = true
-		if r.err != nil {
-			killExecProcess(x.pidFile)
-			_ = cmd.Process.Kill()
-			<-waited
-			return 0, fmt.Errorf("exec in container %s: receiving the terminal: %w", x.id, r.err)
-		}
-		master = r.f
-	case werr := <-waited:
-		// runc failed before it made a terminal.
-		if msg := bytes.TrimSpace(runtimeErr.Bytes()); len(msg) > 0 {
-			return 0, fmt.Errorf("exec in container %s: %s", x.id, msg)
-		}
-		return x.exitCode(werr)
-	case <-x.ctx.Done():
-		killExecProcess(x.pidFile)
-		_ = cmd.Process.Kill()
-		<-waited
-		return 0, x.ctx.Err()
-	case <-time.After(consoleTimeout):
-		_ = cmd.Process.Kill()
-		<-waited
-		return 0, fmt.Errorf("exec in container %s: no terminal from the runtime after %s: %w", x.id, consoleTimeout, errdefs.ErrUnavailable)
+		return 0, fmt.Errorf("exec in container %s: terminal: %w", x.id, err)
 	}
 	defer master.Close()
+	if initial != nil {
+		// runc reads it when it starts relaying.
+		_ = setWinsize(master, *initial)
+	}
+	// process.json asks for the terminal (Terminal: true).
+	cmd := exec.Command(path, args...)
+	// runc's own errors ("executable file not found") go to the terminal,
+	// as they go to stderr without one.
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	waited, err := x.start(cmd)
+	slave.Close()
+	if err != nil {
+		return 0, err
+	}
 
 	done := make(chan struct{})
 	defer close(done)
@@ -380,7 +353,9 @@ func (x *execSession) runTerminal(path string, args []string, dir string) (int, 
 					if !ok {
 						return
 					}
-					_ = setWinsize(master, sz)
+					if setWinsize(master, sz) == nil {
+						_ = cmd.Process.Signal(syscall.SIGWINCH)
+					}
 				case <-done:
 					return
 				}
@@ -403,20 +378,18 @@ func (x *execSession) runTerminal(path string, args []string, dir string) (int, 
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	// Reads end with EIO once every holder of the terminal has closed it.
+	// Reads end with EIO once runc, the terminal's only other holder, has
+	// exited.
 	copies.Go(func() { _, _ = io.Copy(stdout, master) })
 	werr, cancelled := x.wait(cmd, waited)
 	drain(&copies, []*os.File{master})
 	if cancelled {
 		return 0, x.ctx.Err()
 	}
-	if msg := runtimeErr.Bytes(); len(msg) > 0 && x.s.Stdout != nil {
-		_, _ = x.s.Stdout.Write(msg)
-	}
 	return x.exitCode(werr)
 }
 
-// setWinsize sets the terminal's size.
+// setWinsize sets a terminal's size.
 func setWinsize(master *os.File, sz monitor.Size) error {
 	rc, err := master.SyscallConn()
 	if err != nil {
@@ -433,120 +406,37 @@ func setWinsize(master *os.File, sz monitor.Size) error {
 	return ierr
 }
 
-// consoleSocket receives the pty master that `runc exec --console-socket`
-// sends with SCM_RIGHTS.
-type consoleSocket struct {
-	ln *net.UnixListener
-	// runtimePath is the socket's path as the runtime must connect to it.
-	runtimePath string
-	path        string
-	dirFd       int
-	result      chan consoleResult
-	taken       bool
-}
-
-type consoleResult struct {
-	f   *os.File
-	err error
-}
-
-// listenConsole binds a console socket (mode 0600) in dir. Container dirs
-// can be deeper than sun_path allows; then the socket is bound and reached
-// through /proc/<daemon pid>/fd/<dir fd>, held open until close.
-func listenConsole(dir string) (*consoleSocket, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "exec-" + hex.EncodeToString(b[:]) + ".sock"
-	c := &consoleSocket{path: filepath.Join(dir, name), dirFd: -1, result: make(chan consoleResult, 1)}
-	bindPath, runtimePath := c.path, c.path
-	if protocol.NeedsDirFd(dir, name) {
-		fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return nil, err
+// openPty opens a new pseudo-terminal: a non-blocking master in the
+// netpoller (closing it ends a blocked Read) and its slave.
+func openPty() (master, slave *os.File, err error) {
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := os.NewFile(uintptr(fd), "/dev/ptmx")
+	fail := func(err error) (*os.File, *os.File, error) {
+		m.Close()
+		return nil, nil, err
+	}
+	rc, err := m.SyscallConn()
+	if err != nil {
+		return fail(err)
+	}
+	var n uint32
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr == nil {
+			n, ierr = unix.IoctlGetUint32(int(fd), unix.TIOCGPTN)
 		}
-		c.dirFd = fd
-		bindPath = protocol.SocketPath(dir, name, 0, fd)
-		runtimePath = protocol.SocketPath(dir, name, os.Getpid(), fd)
+	}); err != nil {
+		return fail(err)
 	}
-	c.runtimePath = runtimePath
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: bindPath, Net: "unix"})
+	if ierr != nil {
+		return fail(ierr)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.FormatUint(uint64(n), 10), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		c.closeDirFd()
-		return nil, fmt.Errorf("console socket: %w", err)
+		return fail(err)
 	}
-	// A socket that takes terminals is root's alone (connecting needs write
-	// permission; the umask is not changed for that, it is process-wide).
-	_ = os.Chmod(bindPath, 0o600)
-	// The file is removed by close, not by the listener (which would use
-	// the /proc path, gone by then).
-	ln.SetUnlinkOnClose(false)
-	c.ln = ln
-	go func() {
-		f, err := c.accept()
-		c.result <- consoleResult{f, err}
-	}()
-	return c, nil
-}
-
-func (c *consoleSocket) accept() (*os.File, error) {
-	conn, err := c.ln.AcceptUnix()
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(consoleTimeout))
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return nil, err
-	}
-	var fds []int
-	for _, msg := range msgs {
-		if r, err := unix.ParseUnixRights(&msg); err == nil {
-			fds = append(fds, r...)
-		}
-	}
-	if len(fds) == 0 {
-		return nil, errors.New("no descriptor in the console message")
-	}
-	for _, fd := range fds[1:] {
-		_ = unix.Close(fd)
-	}
-	unix.CloseOnExec(fds[0])
-	// Non-blocking before NewFile, so the master joins the netpoller and
-	// closing it ends a blocked Read.
-	if err := unix.SetNonblock(fds[0], true); err != nil {
-		_ = unix.Close(fds[0])
-		return nil, err
-	}
-	return os.NewFile(uintptr(fds[0]), "pty-master"), nil
-}
-
-func (c *consoleSocket) closeDirFd() {
-	if c.dirFd >= 0 {
-		_ = unix.Close(c.dirFd)
-		c.dirFd = -1
-	}
-}
-
-// close removes the socket; a master received but not taken is closed.
-func (c *consoleSocket) close() {
-	_ = c.ln.Close()
-	_ = os.Remove(c.path)
-	c.closeDirFd()
-	if c.taken {
-		return
-	}
-	go func() {
-		// With the listener closed accept returns soon, if it has not: an
-		// error, or a master nobody will use.
-		if r := <-c.result; r.f != nil {
-			_ = r.f.Close()
-		}
-	}()
+	return m, s, nil
 }

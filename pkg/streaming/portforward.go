@@ -73,9 +73,9 @@ func (r *Runtime) PortForward(ctx context.Context, podSandboxID string, port int
 	}()
 	_, err = io.Copy(stream, conn)
 	if ctx.Err() != nil {
-		// The client is gone (or sent EOF over WebSocket): nobody reads an
-		// error, but returning one makes the library reset the streams.
-		return ctx.Err()
+		// The client is gone (over WebSocket, its EOF says so): nobody
+		// reads a status, and an error would be logged as unhandled.
+		return nil
 	}
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return err

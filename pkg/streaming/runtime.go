@@ -25,6 +25,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	criremote "k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	"k8s.io/klog/v2"
 	utilexec "k8s.io/utils/exec"
 
 	"github.com/cri-rt/cri-rt/pkg/container"
@@ -90,7 +91,7 @@ func (r *Runtime) Exec(ctx context.Context, containerID string, cmd []string, in
 	defer closeStreams(out, errOut)
 	code, err := r.containers.ExecStream(ctx, containerID, cmd, streamOptions(ctx, in, out, errOut, tty, resize))
 	if err != nil {
-		return err
+		return sessionError(ctx, err)
 	}
 	if code != 0 {
 		// Returned as is, not wrapped: the library tests the type.
@@ -104,7 +105,19 @@ func (r *Runtime) Attach(ctx context.Context, containerID string, in io.Reader, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer closeStreams(out, errOut)
-	return r.containers.Attach(ctx, containerID, streamOptions(ctx, in, out, errOut, tty, resize))
+	return sessionError(ctx, r.containers.Attach(ctx, containerID, streamOptions(ctx, in, out, errOut, tty, resize)))
+}
+
+// sessionError is what a session reports. A session whose context ended
+// has no client left (it went away, the idle timeout closed the
+// connection, or the server stopped): nobody reads its status, and the
+// library would log the error as unhandled for what is routine.
+func sessionError(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		klog.FromContext(ctx).V(4).Info("Streaming session ended with its client", "err", err)
+		return nil
+	}
+	return err
 }
 
 // streamOptions converts the library's streams. Interfaces holding nil stay

@@ -217,6 +217,8 @@ type watchedConn struct {
 	server *Server
 }
 
+// Read reads through the reader net/http buffered, which holds what the
+// client sent right after its request.
 func (c *watchedConn) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if err != nil {
@@ -225,6 +227,7 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close ends the session, forgets the connection and closes it.
 func (c *watchedConn) Close() error {
 	c.cancel()
 	c.server.untrack(c)

@@ -3,12 +3,21 @@ package streaming
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -241,14 +250,20 @@ func TestExecClientGoesAway(t *testing.T) {
 		if !errors.Is(err, context.Canceled) {
 			t.Logf("%s: client returned %v", proto, err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for f.cancelled.Load() != int32(i+1) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: session not cancelled after the client went away", proto)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitCancelled(t, f, i+1)
 		pw.Close()
+	}
+}
+
+// waitCancelled waits until n sessions have seen their context end.
+func waitCancelled(t *testing.T, f *fakeContainers, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.cancelled.Load() != int32(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions cancelled, want %d", f.cancelled.Load(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -270,9 +285,7 @@ func TestStopEndsSessions(t *testing.T) {
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if f.cancelled.Load() != 1 {
-		t.Fatal("session not cancelled by Stop")
-	}
+	waitCancelled(t, f, 1)
 	select {
 	case <-errc:
 	case <-time.After(5 * time.Second):
@@ -285,9 +298,7 @@ func TestIdleTimeout(t *testing.T) {
 	u := execURL(t, s, &runtimeapi.ExecRequest{Cmd: []string{"block"}, Stdout: true})
 	start := time.Now()
 	_ = spdyExec(t, u, remotecommand.StreamOptions{Stdout: io.Discard})
-	if f.cancelled.Load() != 1 {
-		t.Fatal("idle session not cancelled")
-	}
+	waitCancelled(t, f, 1)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("idle session lasted %s", d)
 	}
@@ -402,5 +413,120 @@ func TestSizesRelay(t *testing.T) {
 	cancel()
 	if _, ok := <-out; ok {
 		t.Fatal("relay did not end with its context")
+	}
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "cri-rt-stream"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certFile, certPEM, 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600)
+
+	f := &fakeContainers{}
+	s, err := New(config.StreamConfig{Address: "127.0.0.1", TLSCertFile: certFile, TLSKeyFile: keyFile}, NewRuntime(f, hostNetNS{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve() }()
+	defer s.Stop(context.Background())
+	u := execURL(t, s, &runtimeapi.ExecRequest{Cmd: []string{"echo", "secret", "", "0"}, Stdout: true})
+	if u.Scheme != "https" {
+		t.Fatalf("URL %s is not https", u)
+	}
+	ex, err := remotecommand.NewSPDYExecutor(&rest.Config{TLSClientConfig: rest.TLSClientConfig{CAData: certPEM}}, "POST", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := ex.StreamWithContext(context.Background(), remotecommand.StreamOptions{Stdout: &out}); err != nil || out.String() != "secret" {
+		t.Fatalf("exec over TLS: %v %q", err, out.String())
+	}
+}
+
+// TestPortForwardClientGoesAway checks that a pod connection whose server
+// never answers nor closes is closed when the client's connection ends.
+func TestPortForwardClientGoesAway(t *testing.T) {
+	s, _ := newTestServer(t, time.Minute)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	podSide := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			podSide <- c
+		}
+	}()
+	resp, err := s.GetPortForward(&runtimeapi.PortForwardRequest{PodSandboxId: "pod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(resp.Url)
+	tr, up, err := spdy.RoundTripperFor(&rest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialer := spdy.NewDialer(up, &http.Client{Transport: tr}, "POST", u)
+	stop, ready := make(chan struct{}), make(chan struct{})
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)}, stop, ready, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- fw.ForwardPorts() }()
+	<-ready
+	ports, _ := fw.GetPorts()
+	local, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(ports[0].Local))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	fmt.Fprint(local, "ping")
+	var pod net.Conn
+	select {
+	case pod = <-podSide:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection reached the pod")
+	}
+	defer pod.Close()
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(pod, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("pod read %q %v", buf, err)
+	}
+	// The client goes away while its connection is open and the pod is
+	// silent: the pod's connection must be closed.
+	close(stop)
+	<-errc
+	_ = pod.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := pod.Read(buf); err != io.EOF {
+		t.Fatalf("pod connection after the client left: %v, want EOF", err)
+	}
+	// Closed, not only half-closed: the pod's writes fail.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := pod.Write([]byte("x")); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pod's connection is still open for writing")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
