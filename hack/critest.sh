@@ -141,13 +141,22 @@ JSON
 
 endpoint=${CRITEST_ENDPOINT:-}
 runtime_name=cri-rt
+nri_args=()
 if [[ -z $endpoint ]]; then
+  # NRI on a socket of this run, not the node's: critest's NRI specs
+  # connect their plugins to it. Its plugin synchronization specs hold a
+  # plugin's Synchronize open for over 2s (NRI's default request timeout,
+  # past which the plugin would be dropped).
   cat >"$work/config.toml" <<TOML
 [cni]
 conf_dir = "$work/net.d"
 [registry]
 config_path = "$work/certs.d"
+[nri]
+socket_path = "$work/nri.sock"
+plugin_request_timeout = "10s"
 TOML
+  nri_args=(--nri-socket "$work/nri.sock")
   bin/cri-rt --config "$work/config.toml" --root "$work/root" --state "$work/state" \
     --address "$work/state/cri-rt.sock" --log-level debug >"$work/cri-rt.log" 2>&1 &
   daemon_pid=$!
@@ -164,7 +173,7 @@ fi
 # left to fail (and is named in RESULTS.md) rather than hidden.
 log "running critest (log: $logs/critest.log)"
 set +e
-"$cache/critest" --runtime-endpoint "$endpoint" --image-endpoint "$endpoint" \
+"$cache/critest" --runtime-endpoint "$endpoint" --image-endpoint "$endpoint" "${nri_args[@]}" \
   --ginkgo.junit-report="$work/junit.xml" --ginkgo.no-color --ginkgo.timeout=60m ${CRITEST_ARGS:-} >"$work/critest.log" 2>&1
 critest_rc=$?
 set -e

@@ -38,6 +38,27 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/snapshot"
 )
 
+// NRIHooks tells Node Resource Interface plugins (pkg/nri) of a
+// container's lifecycle. Only the hooks before a step can fail it; the
+// notices after one cannot: a plugin's error there is only logged.
+type NRIHooks interface {
+	// BlockSync holds back the synchronization of newly connecting plugins
+	// until the returned func is called, so that a change made between a
+	// hook and the record it describes is either in a new plugin's
+	// snapshot or told to it by the hook, never lost.
+	BlockSync() (unblock func())
+	// CreateContainer lets plugins adjust spec, in place, before the
+	// container is created; an error fails the creation.
+	CreateContainer(ctx context.Context, ctr *Container, spec *specs.Spec) error
+	PostCreateContainer(ctx context.Context, ctr *Container)
+	// StartContainer is told before the process starts; an error fails
+	// the start.
+	StartContainer(ctx context.Context, ctr *Container) error
+	PostStartContainer(ctx context.Context, ctr *Container)
+	StopContainer(ctx context.Context, ctr *Container)
+	RemoveContainer(ctx context.Context, ctr *Container)
+}
+
 // Options are the controller's dependencies.
 type Options struct {
 	Config       *config.Config
@@ -51,6 +72,8 @@ type Options struct {
 	Watcher      *monitor.Watcher
 	OOM          oom.Restriction
 	Metrics      *metrics.Set
+	// NRI, when set, is told of each lifecycle step.
+	NRI NRIHooks
 }
 
 // Controller creates, starts, stops and removes containers.
@@ -264,6 +287,22 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	for _, w := range warnings {
 		logger.Info("WARNING: container spec adjusted", "detail", w)
 	}
+	if c.NRI != nil {
+		// Plugins adjust the spec before anything depends on it (mount
+		// points, cgroup dir, recorded resources), while the container is
+		// still Creating and so hidden: a refusal fails CreateContainer and
+		// the rollback leaves nothing, with Stop and Remove notices for the
+		// plugins that accepted it.
+		unblock := c.NRI.BlockSync()
+		defer unblock()
+		rollback.push(func() {
+			c.NRI.StopContainer(context.WithoutCancel(ctx), ctr)
+			c.NRI.RemoveContainer(context.WithoutCancel(ctx), ctr)
+		})
+		if err := c.NRI.CreateContainer(ctx, ctr, spec); err != nil {
+			return fmt.Errorf("NRI: %w", err)
+		}
+	}
 	if podUserns != nil {
 		// The runtime runs as the pod's root, which cannot write the
 		// image's directories (the layers are not idmapped): create the
@@ -321,6 +360,9 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		return err
 	}
 	c.watch(ctr, info.MonitorPid)
+	if c.NRI != nil {
+		c.NRI.PostCreateContainer(ctx, ctr)
+	}
 	return nil
 }
 
@@ -375,9 +417,19 @@ func (c *Controller) recordExit(ctr *Container) {
 	defer ctr.lifecycle.Unlock()
 	exit, err := monitor.ReadExit(c.MonitorDir(ctr.ID))
 	changed := false
+	if c.NRI != nil {
+		// The exit and its notice are one step for a connecting plugin.
+		unblock := c.NRI.BlockSync()
+		defer unblock()
+	}
 	defer func() {
 		if changed {
 			c.emit(runtimeapi.ContainerEventType_CONTAINER_STOPPED_EVENT, ctr)
+			// Here, on every exit (self-inflicted or StopContainer), and so
+			// exactly once: plugins may release what the container held.
+			if c.NRI != nil {
+				c.NRI.StopContainer(context.Background(), ctr)
+			}
 		}
 	}()
 	_ = ctr.Update(func(s *Status) error {
@@ -429,6 +481,13 @@ func (c *Controller) Start(ctx context.Context, id string) error {
 	}
 	ctr.lifecycle.Lock()
 	defer ctr.lifecycle.Unlock()
+	if c.NRI != nil {
+		unblock := c.NRI.BlockSync()
+		defer unblock()
+		if err := c.NRI.StartContainer(ctx, ctr); err != nil {
+			return fmt.Errorf("starting container %s: NRI: %w", ctr.ID, err)
+		}
+	}
 	start := time.Now()
 	if err := rt.Start(ctx, ctr.ID); err != nil {
 		return fmt.Errorf("starting container %s: %w", ctr.ID, err)
@@ -445,6 +504,10 @@ func (c *Controller) Start(ctx context.Context, id string) error {
 		return err
 	}
 	c.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, ctr)
+	if c.NRI != nil {
+		// Under the lifecycle lock: an exit at once is told after this.
+		c.NRI.PostStartContainer(ctx, ctr)
+	}
 	return nil
 }
 
@@ -551,11 +614,24 @@ func (c *Controller) Remove(ctx context.Context, id string) error {
 	if err := c.removeFiles(ctr.ID); err != nil {
 		return err
 	}
-	if err := c.Store.Delete(ctr.ID); err != nil {
+	if err := c.forget(ctx, ctr); err != nil {
 		return err
 	}
 	c.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, ctr)
 	return nil
+}
+
+// forget tells plugins the container is removed and drops its record,
+// with plugin synchronization held back in between so that a newly
+// connecting plugin cannot miss the removal.
+func (c *Controller) forget(ctx context.Context, ctr *Container) error {
+	if c.NRI == nil {
+		return c.Store.Delete(ctr.ID)
+	}
+	unblock := c.NRI.BlockSync()
+	defer unblock()
+	c.NRI.RemoveContainer(ctx, ctr)
+	return c.Store.Delete(ctr.ID)
 }
 
 func (c *Controller) removeFiles(id string) error {

@@ -27,6 +27,7 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/metrics"
 	"github.com/cri-rt/cri-rt/pkg/monitor"
 	"github.com/cri-rt/cri-rt/pkg/network"
+	"github.com/cri-rt/cri-rt/pkg/nri"
 	"github.com/cri-rt/cri-rt/pkg/ociruntime"
 	"github.com/cri-rt/cri-rt/pkg/oom"
 	"github.com/cri-rt/cri-rt/pkg/registry/hosts"
@@ -51,6 +52,7 @@ type Daemon struct {
 	ln        net.Listener
 	metrics   *metrics.Server
 	stream    *streaming.Server
+	nri       *nri.NRI // nil when [nri] enable = false
 }
 
 // Start prepares the directories and the lock and begins serving. It
@@ -91,6 +93,13 @@ func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
 		return nil, err
 	}
 	set.Recovered(time.Since(recoveryStart))
+	if d.nri != nil {
+		// After recovery, so that the first plugins are synchronized with
+		// what really runs.
+		if err := d.nri.Start(ctx); err != nil {
+			return nil, err
+		}
+	}
 	registerStateGauges(set, pods, images)
 	pods.Events = events.NewBroker()
 	pods.Events.Dropped = set.EventDropped
@@ -179,6 +188,10 @@ func (d *Daemon) Shutdown(ctx context.Context) {
 }
 
 func (d *Daemon) release(ctx context.Context) {
+	if d.nri != nil {
+		// Plugins are disconnected; what they set up in containers stays.
+		d.nri.Stop()
+	}
 	if d.stream != nil {
 		// Ends the sessions: exec'd processes are killed, not left behind.
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -226,9 +239,17 @@ func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr o
 	netmgr.Observe = set.CNIOp
 	runtimes := ociruntime.NewSet(cfg)
 	runtimes.Observe(set.OCIOp)
+	if cfg.NRI.Enable {
+		// Built before the controllers, which call its hooks, and bound to
+		// them once they exist; it serves plugins only once started.
+		if d.nri, err = nri.New(cfg.NRI); err != nil {
+			return nil, err
+		}
+	}
 	ctrl := sandbox.NewController(sandbox.Options{
 		Config: cfg, Store: store, Images: images, Snapshots: d.snapshots, Network: netmgr,
 		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr, Metrics: set,
+		NRI: d.nri.SandboxHooks(),
 	})
 	cstore, err := container.NewStore(d.db)
 	if err != nil {
@@ -237,8 +258,12 @@ func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr o
 	cctrl := container.NewController(container.Options{
 		Config: cfg, Store: cstore, Sandboxes: ctrl, SandboxStore: store, Images: images, Snapshots: d.snapshots,
 		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr, Metrics: set,
+		NRI: d.nri.ContainerHooks(),
 	})
 	ctrl.SetContainers(cctrl)
+	if d.nri != nil {
+		d.nri.Bind(nri.State{Sandboxes: ctrl, SandboxStore: store, Containers: cctrl, ContainerStore: cstore, Runtimes: runtimes})
+	}
 	// Containers first: their exits are recorded before sandboxes are judged.
 	if err := cctrl.Recover(ctx); err != nil {
 		klog.FromContext(ctx).Error(err, "Recovering containers; continuing")

@@ -40,6 +40,22 @@ type Containers interface {
 	RemoveAllInSandbox(ctx context.Context, sandboxID string) error
 }
 
+// NRIHooks tells Node Resource Interface plugins (pkg/nri) of a sandbox's
+// lifecycle. Stop and remove notices cannot fail: plugins are told, and a
+// plugin's error is only logged.
+type NRIHooks interface {
+	// BlockSync holds back the synchronization of newly connecting plugins
+	// until the returned func is called, so that a change made between a
+	// hook and the record it describes is either in a new plugin's
+	// snapshot or told to it by the hook, never lost.
+	BlockSync() (unblock func())
+	// RunPodSandbox tells plugins of a new sandbox; an error fails its
+	// creation.
+	RunPodSandbox(ctx context.Context, sb *Sandbox) error
+	StopPodSandbox(ctx context.Context, sb *Sandbox)
+	RemovePodSandbox(ctx context.Context, sb *Sandbox)
+}
+
 // Options are the controller's dependencies.
 type Options struct {
 	Config      *config.Config
@@ -52,6 +68,8 @@ type Options struct {
 	Watcher     *monitor.Watcher
 	OOM         oom.Restriction
 	Metrics     *metrics.Set
+	// NRI, when set, is told of each lifecycle step.
+	NRI NRIHooks
 }
 
 // Controller runs, stops and removes sandboxes.
@@ -313,9 +331,28 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	}
 	lap("runtime_start")
 	if err := sb.Update(func(s *Status) error {
-		s.State, s.Pid, s.MonitorPid = StateReady, info.ContainerPid, info.MonitorPid
+		s.Pid, s.MonitorPid = info.ContainerPid, info.MonitorPid
 		return nil
 	}); err != nil {
+		return stepErr("record sandbox", err)
+	}
+	if c.NRI != nil {
+		// Plugins hear of the pod once its namespaces and network exist,
+		// while it is still Creating (hidden from List and Status, refusing
+		// containers): a refusal fails RunPodSandbox and the rollback above
+		// undoes everything, with Stop and Remove notices for the plugins
+		// that accepted it.
+		unblock := c.NRI.BlockSync()
+		defer unblock()
+		rollback.push(func() {
+			c.NRI.StopPodSandbox(context.WithoutCancel(ctx), sb)
+			c.NRI.RemovePodSandbox(context.WithoutCancel(ctx), sb)
+		})
+		if err := c.NRI.RunPodSandbox(ctx, sb); err != nil {
+			return stepErr("NRI", err)
+		}
+	}
+	if err := sb.Update(func(s *Status) error { s.State = StateReady; return nil }); err != nil {
 		return stepErr("record sandbox", err)
 	}
 	c.watch(sb, info.MonitorPid)
@@ -388,6 +425,9 @@ func (c *Controller) Stop(ctx context.Context, id string) error {
 	if !c.Store.byIDExists(sb.ID) {
 		return nil
 	}
+	// Plugins are told once: StoppedAt is set by the first Stop that
+	// completes, so a repeated StopPodSandbox is silent.
+	tellNRI := c.NRI != nil && sb.Status().StoppedAt.IsZero()
 	if c.containers != nil {
 		if err := c.containers.StopAllInSandbox(ctx, sb.ID); err != nil {
 			return fmt.Errorf("stopping containers of sandbox %s: %w", sb.ID, err)
@@ -395,6 +435,11 @@ func (c *Controller) Stop(ctx context.Context, id string) error {
 	}
 	if err := c.stopPause(ctx, sb); err != nil {
 		return err
+	}
+	if tellNRI {
+		// After the workload is stopped and before the network goes, as
+		// containerd does.
+		c.NRI.StopPodSandbox(ctx, sb)
 	}
 	if err := c.releaseNetwork(ctx, sb); err != nil {
 		return err
@@ -485,11 +530,24 @@ func (c *Controller) Remove(ctx context.Context, id string) error {
 	if err := c.removeFiles(sb.ID); err != nil {
 		return err
 	}
-	if err := c.Store.Delete(sb.ID); err != nil {
+	if err := c.forget(ctx, sb); err != nil {
 		return err
 	}
 	c.emit(runtimeapi.ContainerEventType_CONTAINER_DELETED_EVENT, sb.ID)
 	return nil
+}
+
+// forget tells plugins the sandbox is removed and drops its record, with
+// plugin synchronization held back in between so that a newly connecting
+// plugin cannot miss the removal.
+func (c *Controller) forget(ctx context.Context, sb *Sandbox) error {
+	if c.NRI == nil {
+		return c.Store.Delete(sb.ID)
+	}
+	unblock := c.NRI.BlockSync()
+	defer unblock()
+	c.NRI.RemovePodSandbox(ctx, sb)
+	return c.Store.Delete(sb.ID)
 }
 
 func (c *Controller) removeFiles(id string) error {
