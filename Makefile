@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cri-rt/cri-rt/pkg/version.Version=$(VERSION)
 BIN     := bin/cri-rt
 
-.PHONY: all build deps run test test-unit vet critest bench-pull clean
+.PHONY: all build deps run test test-unit vet critest bench-pull bench clean
 
 all: build
 
@@ -51,6 +51,13 @@ test: deps tools vet test-unit critest
 # -h) in BENCH_ARGS, e.g. make bench-pull BENCH_ARGS="--runs 1 --markdown".
 bench-pull: build
 	$(GO) run ./hack/pullbench --cri-rt $(BIN) $(BENCH_ARGS)
+
+# cri-rt against containerd's CRI plugin (Debian's 1.6, and v2.4.2 built
+# once into ~/.cache/cri-rt) on the same runc, CNI and images: prints the
+# table and writes docs/benchmarks.md (needs root; about 10 minutes). See
+# hack/bench/bench.sh; flags in BENCH_ARGS, e.g. BENCH_ARGS="--iterations 10".
+bench: deps build
+	hack/bench/bench.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf bin
