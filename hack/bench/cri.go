@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -24,6 +25,7 @@ type pod struct {
 	id   string
 	cfg  *runtimeapi.PodSandboxConfig
 	ctrs []string
+	logs map[string]string // container ID → its CRI log file
 }
 
 // podConfig is what kubelet sends for a BestEffort pod with the cgroupfs
@@ -64,7 +66,7 @@ func (in *instance) containerConfig(name string, p *pod) *runtimeapi.ContainerCo
 	return &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: name},
 		Image:    &runtimeapi.ImageSpec{Image: in.e.imgs.app},
-		Command:  []string{"/bin/pause"},
+		Command:  []string{"/bin/app"},
 		LogPath:  name + "/0.log",
 		Labels: map[string]string{
 			"io.kubernetes.container.name": name, "io.kubernetes.pod.name": p.cfg.Metadata.Name,
@@ -106,18 +108,47 @@ func (in *instance) createStart(ctx context.Context, p *pod, name string) (strin
 	if err != nil {
 		return "", 0, fmt.Errorf("CreateContainer: %w", err)
 	}
-	p.ctrs = append(p.ctrs, c.ContainerId)
+	p.addContainer(c.ContainerId, name)
 	if _, err := in.rt.StartContainer(ctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId}); err != nil {
 		return "", 0, fmt.Errorf("StartContainer: %w", err)
 	}
 	return c.ContainerId, time.Since(start), nil
 }
 
+func (p *pod) addContainer(id, name string) {
+	p.ctrs = append(p.ctrs, id)
+	if p.logs == nil {
+		p.logs = map[string]string{}
+	}
+	p.logs[id] = filepath.Join(p.cfg.LogDirectory, name, "0.log")
+}
+
+// waitReady waits until the file holds the app's "ready" line: the app
+// then handles SIGTERM (see hack/bench/app).
+func waitReady(ctx context.Context, file string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(file); err == nil && bytes.Contains(b, []byte("ready")) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no ready line in %s after 30s", file)
+		}
+		if err := sleep(ctx, 2*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
 // stopRemoveContainer times StopContainer (kubelet's default grace of 30
-// s; the container exits at once on SIGTERM) + RemoveContainer.
+// s; the container exits at once on SIGTERM) + RemoveContainer, once the
+// container is ready (untimed).
 func (in *instance) stopRemoveContainer(ctx context.Context, p *pod, id string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
+	if err := waitReady(ctx, p.logs[id]); err != nil {
+		return 0, err
+	}
 	start := time.Now()
 	if _, err := in.rt.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: 30}); err != nil {
 		return 0, fmt.Errorf("StopContainer: %w", err)

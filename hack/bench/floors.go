@@ -39,9 +39,9 @@ type floor struct {
 	n        int
 }
 
-// setupFloor lays out a rootfs with the app image's content (busybox with
-// its applets, pause) and the CNI network on its own bridge.
-func setupFloor(ctx context.Context, runc, cniBin, dir, pauseBin string, netIndex int) (*floor, error) {
+// setupFloor lays out a rootfs with the images' content (busybox with its
+// applets, app, pause) and the CNI network on its own bridge.
+func setupFloor(ctx context.Context, runc, cniBin, dir, pauseBin, appBin string, netIndex int) (*floor, error) {
 	f := &floor{runc: runc, dir: dir, root: filepath.Join(dir, "runc"), rootfs: filepath.Join(dir, "rootfs")}
 	for _, d := range []string{"bin", "tmp", "etc", "proc", "dev", "sys", "root"} {
 		if err := os.MkdirAll(filepath.Join(f.rootfs, d), 0o755); err != nil {
@@ -56,6 +56,9 @@ func setupFloor(ctx context.Context, runc, cniBin, dir, pauseBin string, netInde
 		return nil, err
 	}
 	if err := copyFile(pauseBin, filepath.Join(f.rootfs, "bin/pause")); err != nil {
+		return nil, err
+	}
+	if err := copyFile(appBin, filepath.Join(f.rootfs, "bin/app")); err != nil {
 		return nil, err
 	}
 	for _, a := range busyboxApplets {
@@ -158,6 +161,12 @@ func (f *floor) runcCmd(ctx context.Context, args ...string) error {
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
+	return f.runcTo(ctx, out, args...)
+}
+
+// runcTo runs runc with its output (and, for run -d, the container's) in
+// out.
+func (f *floor) runcTo(ctx context.Context, out *os.File, args ...string) error {
 	cmd := exec.CommandContext(ctx, f.runc, append([]string{"--root", f.root}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
@@ -167,13 +176,19 @@ func (f *floor) runcCmd(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// run is `runc run -d` of a fresh bundle.
+// run is `runc run -d` of a fresh bundle; the container's output goes to
+// out.log in the bundle.
 func (f *floor) run(ctx context.Context, id string, args []string, nsPath string) error {
 	b, err := f.bundle(id, args, nsPath)
 	if err != nil {
 		return err
 	}
-	return f.runcCmd(ctx, "run", "-d", "--bundle", b, id)
+	out, err := os.Create(filepath.Join(b, "out.log"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	return f.runcTo(ctx, out, "run", "-d", "--bundle", b, id)
 }
 
 func (f *floor) rtConf(p *floorPod) *libcni.RuntimeConf {
@@ -203,18 +218,18 @@ func (f *floor) podUp(ctx context.Context) (*floorPod, time.Duration, error) {
 func (f *floor) ctrUp(ctx context.Context, p *floorPod) (string, time.Duration, error) {
 	id := f.nextID("ctr")
 	start := time.Now()
-	if err := f.run(ctx, id, []string{"/bin/pause"}, p.netns); err != nil {
+	if err := f.run(ctx, id, []string{"/bin/app"}, p.netns); err != nil {
 		return "", 0, err
 	}
 	p.ctrs = append(p.ctrs, id)
 	return id, time.Since(start), nil
 }
 
-// stop is what StopContainer + RemoveContainer do at least: SIGTERM
+// stop is what StopContainer + RemoveContainer do at least: a signal
 // (`runc kill`), wait for the process to end (a pidfd, no polling), then
 // `runc delete`. (`runc delete -f` would poll for the end every 100 ms.)
 // The pid is read before the clock starts.
-func (f *floor) stop(ctx context.Context, id string) (time.Duration, error) {
+func (f *floor) stop(ctx context.Context, id, sig string) (time.Duration, error) {
 	pid, err := f.initPid(id)
 	if err != nil {
 		return 0, err
@@ -225,7 +240,7 @@ func (f *floor) stop(ctx context.Context, id string) (time.Duration, error) {
 	}
 	defer unix.Close(pidfd)
 	start := time.Now()
-	if err := f.runcCmd(ctx, "kill", id, "TERM"); err != nil {
+	if err := f.runcCmd(ctx, "kill", id, sig); err != nil {
 		return 0, err
 	}
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
@@ -234,8 +249,11 @@ func (f *floor) stop(ctx context.Context, id string) (time.Duration, error) {
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil || n == 0 {
-			return 0, fmt.Errorf("waiting for %s to exit: %v", id, err)
+		if err != nil {
+			return 0, fmt.Errorf("waiting for %s to exit: %w", id, err)
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("%s did not exit within 30s of SIG%s", id, sig)
 		}
 		break
 	}
@@ -262,9 +280,13 @@ func (f *floor) initPid(id string) (int, error) {
 	return st.Pid, nil
 }
 
-// ctrDown stops and deletes a container of a pod.
+// ctrDown stops (SIGTERM, once the app is ready: untimed) and deletes a
+// container of a pod.
 func (f *floor) ctrDown(ctx context.Context, p *floorPod, id string) (time.Duration, error) {
-	d, err := f.stop(ctx, id)
+	if err := waitReady(ctx, filepath.Join(f.dir, "bundles", id, "out.log")); err != nil {
+		return 0, err
+	}
+	d, err := f.stop(ctx, id, "TERM")
 	for i, c := range p.ctrs {
 		if c == id {
 			p.ctrs = append(p.ctrs[:i], p.ctrs[i+1:]...)
@@ -274,7 +296,7 @@ func (f *floor) ctrDown(ctx context.Context, p *floorPod, id string) (time.Durat
 	return d, err
 }
 
-// podDown: the containers, then pause stopped and deleted, CNI DEL,
+// podDown: the containers, then pause killed and deleted, CNI DEL,
 // netns unpinned. Only the pod's own part is timed.
 func (f *floor) podDown(ctx context.Context, p *floorPod) (time.Duration, error) {
 	var errs []error
@@ -284,7 +306,7 @@ func (f *floor) podDown(ctx context.Context, p *floorPod) (time.Duration, error)
 			_ = f.runcCmd(ctx, "delete", "-f", p.ctrs[0])
 		}
 	}
-	d, err := f.stop(ctx, p.id)
+	d, err := f.stop(ctx, p.id, "KILL") // as containerd stops a sandbox
 	if err != nil {
 		errs = append(errs, err)
 		_ = f.runcCmd(ctx, "delete", "-f", p.id)

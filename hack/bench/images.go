@@ -29,7 +29,7 @@ const genVersion = 1
 // images are the references the benchmark uses, all on registryName.
 type images struct {
 	pause   string // the sandbox image (the project's pause program)
-	app     string // busybox applets + pause, the container image
+	app     string // busybox applets + hack/bench/app, the container image
 	big     string // the pull image
 	big2    string // big's first n-1 layers + one new layer
 	bigImg  *image
@@ -43,22 +43,23 @@ var busyboxApplets = []string{"sh", "echo", "cat", "sleep", "ls", "id", "touch",
 	"head", "tail", "tr", "dd", "wc", "grep", "true", "false", "env", "hostname", "ip", "nc",
 	"wget", "mount", "yes", "seq", "date", "kill", "test", "[", "printf", "uname", "stat", "readlink"}
 
-// buildPause compiles the project's pause program (static) into dir.
-func buildPause(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "pause")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/cri-rt/cri-rt/test/critest/images/progs/pause")
+// buildProgram compiles a Go program of this module (static) into dir.
+func buildProgram(ctx context.Context, dir, name, pkg string) (string, error) {
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building pause: %v\n%s", err, out)
+		return "", fmt.Errorf("building %s: %v\n%s", pkg, err, out)
 	}
 	return bin, nil
 }
 
-// pushSmallImages builds and pushes the pause image (as test/framework
-// does) and the app image: Debian's busybox-static with its applets linked
-// plus the pause program as /bin/pause, which exits at once on SIGTERM, so
-// that StopContainer measures the runtime and not a grace period.
-func pushSmallImages(ctx context.Context, regHost, pauseBin string) (pause, app string, err error) {
+// pushSmallImages builds and pushes the pause image (the project's pause,
+// as test/framework does) and the app image: Debian's busybox-static with
+// its applets linked plus hack/bench/app as /bin/app, which says when it
+// is ready and exits at once on SIGTERM, so that StopContainer measures
+// the runtime and not a grace period.
+func pushSmallImages(ctx context.Context, regHost, pauseBin, appBin string) (pause, app string, err error) {
 	bb, err := exec.LookPath("busybox")
 	if err != nil {
 		return "", "", fmt.Errorf("busybox not installed (make deps installs busybox-static): %w", err)
@@ -70,7 +71,7 @@ func pushSmallImages(ctx context.Context, regHost, pauseBin string) (pause, app 
 	}
 	entries := []imagebuild.Entry{
 		imagebuild.HostFile("bin/busybox", 0o755, bb),
-		imagebuild.HostFile("bin/pause", 0o755, pauseBin),
+		imagebuild.HostFile("bin/app", 0o755, appBin),
 		imagebuild.Dir("tmp", 0o1777), imagebuild.Dir("etc", 0o755), imagebuild.Dir("root", 0o700),
 		imagebuild.File("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")),
 		imagebuild.File("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")),
@@ -78,7 +79,7 @@ func pushSmallImages(ctx context.Context, regHost, pauseBin string) (pause, app 
 	for _, a := range busyboxApplets {
 		entries = append(entries, imagebuild.Hardlink("bin/"+a, "bin/busybox"))
 	}
-	appImg, err := buildImage(imagebuild.Config{Cmd: []string{"/bin/pause"}, Env: []string{"PATH=/bin"}}, entries)
+	appImg, err := buildImage(imagebuild.Config{Cmd: []string{"/bin/app"}, Env: []string{"PATH=/bin"}}, entries)
 	if err != nil {
 		return "", "", err
 	}

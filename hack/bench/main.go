@@ -180,7 +180,7 @@ func runtimeDefs(opts options) ([]*runtimeDef, error) {
 	}
 	for _, d := range all {
 		if _, err := os.Stat(d.bin); err != nil {
-			return nil, fmt.Errorf("%s: %w (hack/bench/setup.sh installs and builds the runtimes)", d.name, err)
+			return nil, fmt.Errorf("%s: %w (hack/bench/bench.sh installs and builds the runtimes)", d.name, err)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(crirt), "cri-rt-monitor")); err != nil {
@@ -188,6 +188,13 @@ func runtimeDefs(opts options) ([]*runtimeDef, error) {
 	}
 	if _, err := os.Stat(filepath.Join(all[2].shimDir, "containerd-shim-runc-v2")); err != nil {
 		return nil, fmt.Errorf("containerd 2.4's shim: %w", err)
+	}
+	// NRI is off in every runtime: no plugin is used, and its socket is
+	// one fixed path for the whole machine (/var/run/nri/nri.sock), which
+	// a benchmark must not take from, or hand to, anything else running.
+	// cri-rt binaries from before NRI have no [nri] table.
+	if out, err := exec.Command(crirt, "config", "default").Output(); err == nil && strings.Contains(string(out), "\n[nri]") {
+		all[0].config = "[nri]\n  enable = false\n"
 	}
 	if opts.only == "" {
 		return all, nil
@@ -251,8 +258,12 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	e.imgs = imgs
-	progress("building pause")
-	pauseBin, err := buildPause(ctx, work)
+	progress("building pause and app")
+	pauseBin, err := buildProgram(ctx, work, "pause", "github.com/cri-rt/cri-rt/test/critest/images/progs/pause")
+	if err != nil {
+		return err
+	}
+	appBin, err := buildProgram(ctx, work, "app", "github.com/cri-rt/cri-rt/hack/bench/app")
 	if err != nil {
 		return err
 	}
@@ -262,7 +273,7 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	defer reg.Stop()
-	if imgs.pause, imgs.app, err = pushSmallImages(ctx, reg.Host, pauseBin); err != nil {
+	if imgs.pause, imgs.app, err = pushSmallImages(ctx, reg.Host, pauseBin, appBin); err != nil {
 		return err
 	}
 	for _, im := range []*image{imgs.bigImg, imgs.bigImg2} {
@@ -275,7 +286,7 @@ func run(ctx context.Context, opts options) (err error) {
 	}
 
 	floorRes := results{}
-	fl, err := setupFloor(ctx, opts.runc, opts.cniBin, filepath.Join(work, "floor"), pauseBin, 0)
+	fl, err := setupFloor(ctx, opts.runc, opts.cniBin, filepath.Join(work, "floor"), pauseBin, appBin, 0)
 	if err != nil {
 		return err
 	}
@@ -370,7 +381,7 @@ func run(ctx context.Context, opts options) (err error) {
 		[2]string{"runc", opts.runc + ", " + versionOf(opts.runc, "--version")},
 		[2]string{"CNI", fmt.Sprintf("%s (containernetworking-plugins %s): bridge + host-local, portmap, loopback; one bridge and /16 per runtime", opts.cniBin, dpkgVersion("containernetworking-plugins"))},
 		[2]string{"registry", fmt.Sprintf("docker-registry %s on %s (http, filesystem), reached as %s through the same hosts.toml", dpkgVersion("docker-registry"), reg.Host, registryName)},
-		[2]string{"images", fmt.Sprintf("sandbox: the project's pause; containers: busybox-static + pause as /bin/pause (exits on SIGTERM); pull: %s", imgs.info)},
+		[2]string{"images", fmt.Sprintf("sandbox: the project's pause; containers: busybox-static + hack/bench/app (prints ready, exits on SIGTERM; each stop waits, untimed, for the ready line in the container log); pull: %s", imgs.info)},
 		[2]string{"method", methodNote(opts, percentile(seq, 50))},
 	)
 	t := buildTable(header, defs, res, floorRes)
@@ -418,14 +429,22 @@ func methodNote(o options, curlSeq float64) string {
 func describeRuntime(d *runtimeDef) string {
 	switch d.flavor {
 	case flavorCrirt:
-		return fmt.Sprintf("%s (%s), monitor %s/cri-rt-monitor", d.bin, versionOf(d.bin, "version"), filepath.Dir(d.bin))
+		nri := ""
+		if d.config != "" {
+			nri = "; NRI off"
+		}
+		return fmt.Sprintf("%s (%s), monitor %s/cri-rt-monitor%s", d.bin, versionOf(d.bin, "version"), filepath.Dir(d.bin), nri)
 	default:
 		shim := "/usr/bin/containerd-shim-runc-v2"
 		if d.shimDir != "" {
 			shim = filepath.Join(d.shimDir, "containerd-shim-runc-v2")
 		}
 		sv := strings.ReplaceAll(versionOf(shim, "-v"), shim+": ", "")
-		return fmt.Sprintf("%s (%s), shim %s (%s); CRI: restrict_oom_score_adj, overlayfs, runc BinaryName and Root set, btrfs/zfs/devmapper snapshotters and NRI off", d.bin, versionOf(d.bin, "--version"), shim, sv)
+		off := "btrfs/zfs/devmapper/aufs snapshotters off (1.6 has no NRI)"
+		if d.flavor == flavorContainerdV3 {
+			off = "btrfs/zfs/devmapper/erofs/blockfile snapshotters and NRI off"
+		}
+		return fmt.Sprintf("%s (%s), shim %s (%s); CRI: restrict_oom_score_adj, overlayfs, runc BinaryName and Root set, %s", d.bin, versionOf(d.bin, "--version"), shim, sv, off)
 	}
 }
 

@@ -246,9 +246,12 @@ func listContainers(ctx context.Context, in *instance, opts options, res results
 	per := opts.containers / opts.listPods
 	pods := make([]*pod, opts.listPods)
 	defer func() {
+		if err != nil {
+			return // the daemon's shutdown removes what is left
+		}
 		for _, p := range pods {
 			if p != nil {
-				err = errors.Join(err, in.teardown(context.Background(), p))
+				err = errors.Join(err, in.teardown(ctx, p))
 			}
 		}
 	}()
@@ -264,7 +267,6 @@ func listContainers(ctx context.Context, in *instance, opts options, res results
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
-	names := make([][]string, len(pods))
 	for range 4 {
 		wg.Go(func() {
 			for j := range jobs {
@@ -274,7 +276,7 @@ func listContainers(ctx context.Context, in *instance, opts options, res results
 				c, err := in.rt.CreateContainer(cctx, &runtimeapi.CreateContainerRequest{PodSandboxId: p.id, Config: cfg, SandboxConfig: p.cfg})
 				if err == nil {
 					mu.Lock()
-					names[j.p] = append(names[j.p], c.ContainerId)
+					p.addContainer(c.ContainerId, cfg.Metadata.Name)
 					mu.Unlock()
 					_, err = in.rt.StartContainer(cctx, &runtimeapi.StartContainerRequest{ContainerId: c.ContainerId})
 				}
@@ -294,9 +296,6 @@ func listContainers(ctx context.Context, in *instance, opts options, res results
 	}
 	close(jobs)
 	wg.Wait()
-	for i, p := range pods {
-		p.ctrs = names[i]
-	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

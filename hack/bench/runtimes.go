@@ -34,7 +34,7 @@ type runtimeDef struct {
 	shimDir string   // prepended to PATH for this daemon only (its shim)
 	helpers []string // names of its per-pod or per-container processes
 	net     int      // picks bridge and subnet
-	version string   // filled by describe
+	config  string   // more config lines (cri-rt)
 }
 
 // env is what every runtime shares: the same runc, CNI plugins, hosts.toml
@@ -154,7 +154,7 @@ func (in *instance) writeConfig(confDir, extra string) ([]string, error) {
   conf_dir = %q
 [registry]
   config_path = %q
-`, e.imgs.pause, e.runc, in.runcRoot(), e.cniBin, confDir, e.certsDir) + extra
+`, e.imgs.pause, e.runc, in.runcRoot(), e.cniBin, confDir, e.certsDir) + def.config + extra
 		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
 			return nil, err
 		}
