@@ -12,7 +12,7 @@
 //	make bench                     # installs containerd 1.6, builds 2.4 (cached), runs this
 //	go run ./hack/bench --cri-rt bin/cri-rt [--iterations 30] [--out docs/benchmarks.md] [--keep]
 //
-// It needs root, and hack/bench/setup.sh's dependencies. It leaves no
+// It needs root, and hack/bench/bench.sh's dependencies. It leaves no
 // process, mount, bridge, cgroup or directory behind.
 package main
 
@@ -246,6 +246,19 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, finalCleanup(work, opts, defs, hostDirs)) }()
+	// bin/ is shared with whoever builds in this tree meanwhile: the
+	// binaries measured are copies taken now.
+	for _, d := range defs {
+		if d.flavor == flavorCrirt {
+			dir := mkdir(work, "bin")
+			for _, b := range []string{filepath.Base(d.bin), "cri-rt-monitor"} {
+				if err := copyFile(filepath.Join(filepath.Dir(d.bin), b), filepath.Join(dir, b)); err != nil {
+					return err
+				}
+			}
+			d.origin, d.bin = d.bin, filepath.Join(dir, filepath.Base(d.bin))
+		}
+	}
 	e := &env{work: work, runc: opts.runc, cniBin: opts.cniBin, certsDir: filepath.Join(work, "certs.d"), keep: opts.keep}
 	loadBefore := loadAvg()
 	begin := time.Now()
@@ -433,7 +446,7 @@ func describeRuntime(d *runtimeDef) string {
 		if d.config != "" {
 			nri = "; NRI off"
 		}
-		return fmt.Sprintf("%s (%s), monitor %s/cri-rt-monitor%s", d.bin, versionOf(d.bin, "version"), filepath.Dir(d.bin), nri)
+		return fmt.Sprintf("%s and cri-rt-monitor beside it, copied at the start (%s)%s", d.origin, versionOf(d.bin, "version"), nri)
 	default:
 		shim := "/usr/bin/containerd-shim-runc-v2"
 		if d.shimDir != "" {

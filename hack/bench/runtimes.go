@@ -31,6 +31,7 @@ type runtimeDef struct {
 	name    string // column title
 	flavor  flavor
 	bin     string
+	origin  string   // where bin was copied from
 	shimDir string   // prepended to PATH for this daemon only (its shim)
 	helpers []string // names of its per-pod or per-container processes
 	net     int      // picks bridge and subnet
