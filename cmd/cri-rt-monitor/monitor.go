@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cri-rt/cri-rt/pkg/monitor/protocol"
+	"github.com/cri-rt/cri-rt/pkg/ociruntime/runtimelog"
 )
 
 const (
@@ -185,7 +184,7 @@ func (m *monitor) create() (err error) {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = in, outW, errW
 	}
 
-	logOffset := fileSize(m.statePath(protocol.RuntimeLogFile))
+	logOffset := runtimelog.Size(m.statePath(protocol.RuntimeLogFile))
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", m.cfg.runtime, err)
 	}
@@ -281,7 +280,7 @@ func (m *monitor) cleanupFailed() {
 // error entry of its JSON log (written after logOffset), else whatever it
 // printed, else the exit status.
 func (m *monitor) runtimeError(logOffset int64, diag *os.File, werr error) string {
-	if msg := lastLogError(m.statePath(protocol.RuntimeLogFile), logOffset); msg != "" {
+	if msg := runtimelog.LastError(m.statePath(protocol.RuntimeLogFile), logOffset); msg != "" {
 		return msg
 	}
 	if diag != nil {
@@ -310,36 +309,6 @@ func parentOf(pid int) int {
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	return ppid
-}
-
-func fileSize(path string) int64 {
-	if fi, err := os.Stat(path); err == nil {
-		return fi.Size()
-	}
-	return 0
-}
-
-// lastLogError returns the msg of the last level=error entry of a runtime's
-// JSON log after offset.
-func lastLogError(path string, offset int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, 0); err != nil {
-		return ""
-	}
-	var last string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 4096), 1<<20)
-	for sc.Scan() {
-		var e struct{ Level, Msg string }
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Level == "error" && e.Msg != "" {
-			last = e.Msg
-		}
-	}
-	return last
 }
 
 func (m *monitor) listen(name string) (*net.UnixListener, error) {

@@ -580,16 +580,10 @@ func (c *Controller) Stop(ctx context.Context, id string, timeout time.Duration)
 
 // waitExit waits until the monitor has gone (after writing the exit).
 func waitExit(stateDir string, monitorPid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if !monitor.Running(stateDir) || (monitorPid > 0 && unix.Kill(monitorPid, 0) != nil) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !monitor.Running(stateDir) {
+		return true
 	}
+	return monitor.WaitGone(monitorPid, timeout)
 }
 
 // Remove force-stops and removes a container, its rootfs, files and
@@ -607,7 +601,7 @@ func (c *Controller) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	if rt, err := c.runtimeOf(ctr); err == nil {
-		if err := rt.Delete(ctx, ctr.ID, true); err != nil {
+		if err := rt.DeleteStopped(ctx, ctr.ID); err != nil {
 			return fmt.Errorf("deleting container %s from the runtime: %w", ctr.ID, err)
 		}
 	}

@@ -248,7 +248,7 @@ func (d *Daemon) openPodServices(ctx context.Context, cfg *config.Config, oomr o
 	}
 	ctrl := sandbox.NewController(sandbox.Options{
 		Config: cfg, Store: store, Images: images, Snapshots: d.snapshots, Network: netmgr,
-		Runtimes: runtimes, MonitorPath: monitorPath, Watcher: watcher, OOM: oomr, Metrics: set,
+		Runtimes: runtimes, Watcher: watcher, OOM: oomr, Metrics: set,
 		NRI: d.nri.SandboxHooks(),
 	})
 	cstore, err := container.NewStore(d.db)

@@ -32,7 +32,7 @@ func registerStateGauges(set *metrics.Set, pods *server.Options, images *image.S
 		}
 		return out
 	})
-	set.Gauge("monitor_processes", "Container monitor processes running (one per running container and ready sandbox).", func() float64 {
+	set.Gauge("monitor_processes", "Container monitor processes running (one per running container; pause runs without).", func() float64 {
 		n := 0
 		for _, c := range pods.ContainerStore.List() {
 			if monitor.Running(pods.Containers.MonitorDir(c.ID)) {

@@ -1,6 +1,6 @@
 // Package monitor is the daemon's side of cri-rt-monitor, the small process
-// that watches one container (pause containers included), like conmon does
-// for CRI-O.
+// that watches one workload container, like conmon does for CRI-O. (Pause
+// containers have none: see pkg/sandbox.)
 //
 // # Process model
 //
@@ -73,7 +73,7 @@
 // A line longer than the maximum (default 16 KiB) is cut into partial (P)
 // records of exactly that size followed by the rest as F. Output without a
 // final newline is written as P when the stream ends. With a terminal all
-// output is stdout. An empty log path discards the output (pause).
+// output is stdout. An empty log path discards the output.
 //
 // # Sync pipe
 //

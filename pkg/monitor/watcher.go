@@ -1,8 +1,12 @@
 package monitor
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,4 +119,65 @@ func (w *Watcher) Close() {
 	w.fns = nil
 	_ = unix.Close(w.evfd)
 	_ = unix.Close(w.epfd)
+}
+
+// WaitGone waits until process pid has exited (a zombie counts: it runs no
+// more), for at most timeout; it reports whether it has. It sleeps in poll
+// on a pidfd, so it returns as soon as the process ends, and works for any
+// process, child or not.
+func WaitGone(pid int, timeout time.Duration) bool {
+	if pid <= 0 {
+		return true
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return true
+	}
+	if err != nil {
+		return waitGonePolling(pid, timeout)
+	}
+	defer unix.Close(fd)
+	deadline := time.Now().Add(timeout)
+	for {
+		left := time.Until(deadline)
+		if left < 0 {
+			left = 0
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int((left+time.Millisecond-1)/time.Millisecond))
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return waitGonePolling(pid, time.Until(deadline))
+		case n > 0:
+			return true
+		case left == 0:
+			return false
+		}
+	}
+}
+
+// waitGonePolling is WaitGone for kernels without pidfds (before 5.3).
+func waitGonePolling(pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if unix.Kill(pid, 0) != nil || isZombie(pid) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// isZombie tells whether pid has exited and awaits its parent's wait.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 }

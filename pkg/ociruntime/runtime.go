@@ -1,7 +1,8 @@
 // Package ociruntime drives an OCI runtime binary (runc, crun) through its
-// command line, the contract every such runtime implements: state, start,
-// kill, delete, update, features. Container creation is the monitor's job
-// (pkg/monitor), because the monitor must own the container's stdio.
+// command line, the contract every such runtime implements: create, state,
+// start, kill, delete, update, features. Workload containers are created by
+// their monitor (pkg/monitor), which must own their stdio; Create here is for
+// containers whose output nobody reads (pause).
 package ociruntime
 
 import (
@@ -20,6 +21,8 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"github.com/cri-rt/cri-rt/pkg/ociruntime/runtimelog"
 )
 
 // Runtime is one configured OCI runtime handler.
@@ -118,6 +121,24 @@ func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
 	return &st, nil
 }
 
+// Create creates a container whose stdio is /dev/null (pause), recording
+// its init's pid in pidFile. The runtime logs to logFile (JSON), whose last
+// error becomes the error's message. The container's init is left to the
+// nearest child subreaper or to init once the runtime exits: the caller
+// watches it by pid (pidfd) rather than as a child.
+func (r *Runtime) Create(ctx context.Context, id, bundle, pidFile, logFile string) (retErr error) {
+	defer func(start time.Time) { r.observe("create", start, retErr) }(time.Now())
+	off := runtimelog.Size(logFile)
+	args := append(r.GlobalArgs(), "--log", logFile, "--log-format", "json", "create", "--bundle", bundle, "--pid-file", pidFile, id)
+	// No pipes: the container inherits the runtime's stdio and would hold
+	// them open, and Wait would wait for it.
+	cmd := exec.CommandContext(ctx, r.Path, args...)
+	if err := cmd.Run(); err != nil {
+		return &Error{Op: "create", Message: runtimelog.LastError(logFile, off), Err: err}
+	}
+	return nil
+}
+
 // Start starts a created container.
 func (r *Runtime) Start(ctx context.Context, id string) error {
 	_, err := r.run(ctx, "start", id)
@@ -140,6 +161,18 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal, all b
 func isStopped(err error) bool {
 	var re *Error
 	return errors.As(err, &re) && (strings.Contains(re.Message, "not running") || strings.Contains(re.Message, "process already finished"))
+}
+
+// DeleteStopped removes a container whose init has exited (its monitor
+// recorded the exit, or its pidfd fired). A plain delete suffices and is
+// quick: the runtime still kills whatever is left in the container's cgroup.
+// --force, which runc answers by signalling and polling every 100 ms, is
+// only the fallback for a runtime that still sees the container running.
+func (r *Runtime) DeleteStopped(ctx context.Context, id string) error {
+	if err := r.Delete(ctx, id, false); err == nil || errdefs.IsNotFound(err) {
+		return nil
+	}
+	return r.Delete(ctx, id, true)
 }
 
 // Delete removes the container from the runtime; a missing one is fine.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,16 +59,15 @@ type NRIHooks interface {
 
 // Options are the controller's dependencies.
 type Options struct {
-	Config      *config.Config
-	Store       *Store
-	Images      *image.Service
-	Snapshots   *snapshot.Store
-	Network     *network.Manager
-	Runtimes    *ociruntime.Set
-	MonitorPath string
-	Watcher     *monitor.Watcher
-	OOM         oom.Restriction
-	Metrics     *metrics.Set
+	Config    *config.Config
+	Store     *Store
+	Images    *image.Service
+	Snapshots *snapshot.Store
+	Network   *network.Manager
+	Runtimes  *ociruntime.Set
+	Watcher   *monitor.Watcher
+	OOM       oom.Restriction
+	Metrics   *metrics.Set
 	// NRI, when set, is told of each lifecycle step.
 	NRI NRIHooks
 }
@@ -98,7 +98,8 @@ func (c *Controller) SetContainers(cs Containers) { c.containers = cs }
 // rootfs and shm mount points, hostname/hosts/resolv.conf and monitor state.
 func (c *Controller) Dir(id string) string { return filepath.Join(c.Config.State, "sandboxes", id) }
 
-// MonitorDir is the state dir of the pause container's monitor.
+// MonitorDir is the state dir of the pause container's monitor, which
+// sandboxes made by earlier versions of cri-rt have.
 func (c *Controller) MonitorDir(id string) string { return filepath.Join(c.Dir(id), "monitor") }
 
 func newID() string {
@@ -247,32 +248,34 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	}
 
 	lap("image")
+	// The network is set up while the pause container is created: runc
+	// only needs the namespace to exist, and the CNI plugins only the
+	// namespace, so the two longest steps overlap.
+	var netDone <-chan error
 	if sb.NetNSPath != "" {
+		// Fail at once, before anything is made, while no network is
+		// configured (kubelet waits for NetworkReady anyway).
+		if err := c.Network.Status(); err != nil {
+			return stepErr("network", fmt.Errorf("network not ready: %w: %w", err, errdefs.ErrFailedPrecondition))
+		}
 		if err := netns.New(sb.NetNSPath); err != nil {
 			return stepErr("network namespace", err)
 		}
 		rollback.push(func() { _ = netns.Remove(sb.NetNSPath) })
 		lap("netns")
-		pod, err := c.cniPod(sb, sb.NetNSPath)
-		if err != nil {
-			return stepErr("network", err)
-		}
-		att, err := c.Network.Setup(ctx, pod)
-		if err != nil {
-			return stepErr("network", err)
-		}
-		rollback.push(func() {
-			if err := c.Network.Teardown(context.WithoutCancel(ctx), pod, att); err != nil {
-				logger.Error(err, "CNI DEL while rolling back a sandbox")
-			}
-		})
-		// Recorded before anything else can fail: whatever happens next, the
-		// next start knows to release this network.
-		if err := sb.Update(func(s *Status) error { s.Network = att; return nil }); err != nil {
-			return stepErr("record network", err)
-		}
-		lap("cni")
+		netDone = c.setupNetwork(ctx, sb, &rollback)
 	}
+	// waitNetwork is called once on every path below: the rollback must not
+	// run before the setup has ended (it tears down what the setup did).
+	waitNetwork := func() error {
+		if netDone == nil {
+			return nil
+		}
+		err := <-netDone
+		netDone = nil
+		return err
+	}
+	defer func() { _ = waitNetwork() }()
 
 	shm := ""
 	if !hostIPC(cfg) {
@@ -312,26 +315,28 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		return stepErr("sandbox spec", err)
 	}
 
-	mdir := c.MonitorDir(sb.ID)
-	if err := os.MkdirAll(mdir, 0o700); err != nil {
-		return stepErr("monitor dir", err)
-	}
-	info, err := monitor.Create(ctx, c.MonitorPath, monitor.Config{
-		ID: sb.ID, Bundle: dir, Runtime: rt.Path, RuntimeRoot: rt.Root, SystemdCgroup: rt.SystemdCgroup, StateDir: mdir,
+	// pause has no monitor: its output is nothing and its exit status
+	// means nothing; the daemon watches it through a pidfd (see watch).
+	pidFile := filepath.Join(dir, pausePidFile)
+	rollback.push(func() {
+		_ = rt.Delete(context.WithoutCancel(ctx), sb.ID, true)
 	})
+	if err := rt.Create(ctx, sb.ID, dir, pidFile, filepath.Join(dir, runtimeLogFile)); err != nil {
+		return stepErr("create pause container", err)
+	}
+	pid, err := readPid(pidFile)
 	if err != nil {
 		return stepErr("create pause container", err)
 	}
-	rollback.push(func() {
-		_ = rt.Delete(context.WithoutCancel(ctx), sb.ID, true)
-		waitGone(info.MonitorPid, 5*time.Second)
-	})
 	if err := rt.Start(ctx, sb.ID); err != nil {
 		return stepErr("start pause container", err)
 	}
 	lap("runtime_start")
+	if err := waitNetwork(); err != nil {
+		return stepErr("network", err)
+	}
 	if err := sb.Update(func(s *Status) error {
-		s.Pid, s.MonitorPid = info.ContainerPid, info.MonitorPid
+		s.Pid = pid
 		return nil
 	}); err != nil {
 		return stepErr("record sandbox", err)
@@ -355,17 +360,59 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	if err := sb.Update(func(s *Status) error { s.State = StateReady; return nil }); err != nil {
 		return stepErr("record sandbox", err)
 	}
-	c.watch(sb, info.MonitorPid)
+	c.watch(sb, pid)
 	logger.Info("Sandbox ready", "name", sb.Name, "ips", network.IPsOf(sb.Status().Network))
 	return nil
 }
 
-// watch marks the sandbox NotReady when its pause container's monitor exits.
-func (c *Controller) watch(sb *Sandbox, monitorPid int) {
-	if c.Watcher == nil || monitorPid <= 0 {
+// setupNetwork runs CNI ADD for the sandbox in the background and records
+// the attachment before anything else can fail, so that whatever happens
+// next (a failed create, a crash), the network is released. Its teardown
+// is pushed on the rollback. The channel gets the outcome.
+func (c *Controller) setupNetwork(ctx context.Context, sb *Sandbox, rollback *undo) <-chan error {
+	logger := klog.FromContext(ctx)
+	done := make(chan error, 1)
+	var (
+		pod network.Pod
+		att *network.Attachment
+	)
+	rollback.push(func() {
+		// Runs after the create's own wait (the rollback runs from a
+		// deferred func registered before it): att is final.
+		if att == nil {
+			return
+		}
+		if err := c.Network.Teardown(context.WithoutCancel(ctx), pod, att); err != nil {
+			logger.Error(err, "CNI DEL while rolling back a sandbox")
+		}
+	})
+	go func() {
+		start := time.Now()
+		err := func() error {
+			p, err := c.cniPod(sb, sb.NetNSPath)
+			if err != nil {
+				return err
+			}
+			a, err := c.Network.Setup(ctx, p)
+			if err != nil {
+				return err
+			}
+			pod, att = p, a
+			return sb.Update(func(s *Status) error { s.Network = a; return nil })
+		}()
+		c.Metrics.SandboxStage("cni", time.Since(start))
+		done <- err
+	}()
+	return done
+}
+
+// watch marks the sandbox NotReady when its pause container exits (pid is
+// pause's, or, for a sandbox of an earlier cri-rt, its monitor's).
+func (c *Controller) watch(sb *Sandbox, pid int) {
+	if c.Watcher == nil || pid <= 0 {
 		return
 	}
-	_ = c.Watcher.Watch(monitorPid, func() {
+	_ = c.Watcher.Watch(pid, func() {
 		changed := false
 		_ = sb.Update(func(s *Status) error {
 			if s.State == StateReady {
@@ -470,20 +517,30 @@ func (c *Controller) stopPause(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	st := sb.Status()
-	if st.MonitorPid > 0 && alive(st.MonitorPid) {
+	if pid := watchedPid(st); pid > 0 && alive(pid) {
 		// pause holds no state worth a graceful stop.
 		if err := rt.Kill(ctx, sb.ID, syscall.SIGKILL, false); err != nil && !errdefs.IsNotFound(err) {
 			klog.FromContext(ctx).Error(err, "Killing pause", "sandbox", sb.ID)
 		}
-		if !waitGone(st.MonitorPid, 10*time.Second) {
+		if !monitor.WaitGone(pid, 10*time.Second) && st.MonitorPid > 0 {
 			_ = unix.Kill(st.MonitorPid, unix.SIGKILL)
-			waitGone(st.MonitorPid, 2*time.Second)
+			monitor.WaitGone(st.MonitorPid, 2*time.Second)
 		}
 	}
-	if err := rt.Delete(ctx, sb.ID, true); err != nil {
+	if err := rt.DeleteStopped(ctx, sb.ID); err != nil {
 		return fmt.Errorf("deleting pause container of sandbox %s: %w", sb.ID, err)
 	}
 	return nil
+}
+
+// watchedPid is the process whose end means the sandbox's end: pause, or
+// for a sandbox made by an earlier cri-rt that ran pause under a monitor,
+// that monitor.
+func watchedPid(st Status) int {
+	if st.MonitorPid > 0 {
+		return st.MonitorPid
+	}
+	return st.Pid
 }
 
 // releaseNetwork runs CNI DEL once (with an empty netns path if the
@@ -563,6 +620,25 @@ func (c *Controller) removeFiles(id string) error {
 	return os.RemoveAll(dir)
 }
 
+// Files of the pause container in the sandbox dir.
+const (
+	pausePidFile   = "pause.pid"   // written by the runtime
+	runtimeLogFile = "runtime.log" // the runtime's JSON log
+)
+
+// readPid reads a pid file the runtime wrote.
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("bad pid file %s: %q", path, b)
+	}
+	return pid, nil
+}
+
 // snapshotKey names the pause container's writable layer.
 func snapshotKey(sandboxID string) string { return "sandbox-" + sandboxID }
 
@@ -581,8 +657,8 @@ func (c *Controller) Recover(ctx context.Context) error {
 			if err := c.Remove(ctx, sb.ID); err != nil {
 				errs = append(errs, err)
 			}
-		case st.State == StateReady && monitorAlive(c.MonitorDir(sb.ID), st.MonitorPid):
-			c.watch(sb, st.MonitorPid)
+		case st.State == StateReady && c.pauseAlive(sb, st):
+			c.watch(sb, watchedPid(st))
 		default:
 			if st.State == StateReady {
 				logger.Info("Pause container died while cri-rt was down; sandbox is NotReady", "sandbox", sb.ID)
@@ -617,6 +693,20 @@ func (c *Controller) Recover(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// pauseAlive tells whether the sandbox's pause container still runs.
+func (c *Controller) pauseAlive(sb *Sandbox, st Status) bool {
+	if st.MonitorPid > 0 {
+		return monitorAlive(c.MonitorDir(sb.ID), st.MonitorPid)
+	}
+	if st.Pid <= 0 || !alive(st.Pid) || monitor.WaitGone(st.Pid, 0) {
+		return false
+	}
+	// Guard against pid reuse: the process must be in the sandbox's
+	// cgroup, whose path ends with the sandbox ID with either driver.
+	cgroups, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.Pid))
+	return err == nil && strings.Contains(string(cgroups), sb.ID)
+}
+
 func monitorAlive(stateDir string, pid int) bool {
 	if pid <= 0 || !alive(pid) {
 		return false
@@ -630,31 +720,6 @@ func monitorAlive(stateDir string, pid int) bool {
 }
 
 func alive(pid int) bool { return unix.Kill(pid, 0) == nil }
-
-// waitGone polls until pid no longer exists; false on timeout.
-func waitGone(pid int, timeout time.Duration) bool {
-	if pid <= 0 {
-		return true
-	}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if !alive(pid) || isZombie(pid) {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
 
 func writeJSON(path string, v any) error {
 	b, err := json.Marshal(v)

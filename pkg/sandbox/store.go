@@ -1,11 +1,14 @@
 // Package sandbox runs pod sandboxes: a pinned network namespace wired by
 // CNI and a pause container that holds the pod's IPC, UTS and PID
-// namespaces, run by a monitor process that outlives the daemon.
+// namespaces. pause has no monitor: nothing reads its output and its exit
+// status means nothing, so the daemon creates it with the OCI runtime
+// directly and watches its process through a pidfd; it outlives the daemon
+// all the same. CNI ADD runs while pause is being created.
 //
 // A sandbox moves through these states (Status.State):
 //
 //	            RunPodSandbox
-//	(absent) ───────────────▶ Creating ──netns, CNI ADD, pause started──▶ Ready
+//	(absent) ───────────────▶ Creating ──netns, CNI ADD ∥ pause started──▶ Ready
 //	                             │ any step fails: everything done so far is
 //	                             ▼ undone (CNI DEL, netns, mounts, files, record)
 //	                          (absent)
@@ -55,9 +58,11 @@ type Metadata struct {
 
 // Status changes over the sandbox's life, only through Sandbox.Update.
 type Status struct {
-	State      State               `json:"state"`
-	Pid        int                 `json:"pid,omitempty"`        // pause
-	MonitorPid int                 `json:"monitorPid,omitempty"` // pause's monitor
+	State State `json:"state"`
+	Pid   int   `json:"pid,omitempty"` // pause
+	// MonitorPid is pause's monitor, only in sandboxes made by a cri-rt
+	// that ran one (pause now runs without).
+	MonitorPid int                 `json:"monitorPid,omitempty"`
 	Network    *network.Attachment `json:"network,omitempty"`
 	// NetworkReleased is set once CNI DEL succeeded, so it is not repeated.
 	NetworkReleased bool      `json:"networkReleased,omitempty"`

@@ -51,10 +51,11 @@ func TestMetricsAfterLifecycle(t *testing.T) {
 		}
 	}
 	for series, check := range map[string]func(float64) bool{
-		`cri_rt_sandboxes{state="Ready"}`:                                                               func(v float64) bool { return v == 1 },
-		`cri_rt_containers{state="Running"}`:                                                            func(v float64) bool { return v == 1 },
-		`cri_rt_containers{state="Exited"}`:                                                             func(v float64) bool { return v == 1 },
-		`cri_rt_monitor_processes`:                                                                      func(v float64) bool { return v == 2 },
+		`cri_rt_sandboxes{state="Ready"}`:    func(v float64) bool { return v == 1 },
+		`cri_rt_containers{state="Running"}`: func(v float64) bool { return v == 1 },
+		`cri_rt_containers{state="Exited"}`:  func(v float64) bool { return v == 1 },
+		`cri_rt_monitor_processes`:           func(v float64) bool { return v == 1 }, // the running container's; pause has none
+		`cri_rt_oci_runtime_operation_duration_seconds_count{operation="create",runtime_handler="runc"}`: func(v float64) bool { return v == 1 }, // pause
 		`cri_rt_container_oom_kills_total`:                                                              func(v float64) bool { return v == 1 },
 		`cri_rt_image_pulls_total{outcome="success"}`:                                                   func(v float64) bool { return v >= 2 },
 		`cri_rt_image_store_bytes`:                                                                      func(v float64) bool { return v > 1<<20 },
