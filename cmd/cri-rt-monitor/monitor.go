@@ -62,8 +62,9 @@ func (m *monitor) socketPath(name string) string {
 	return protocol.SocketPath(m.cfg.stateDir, name, 0, m.stateFd)
 }
 
-// init prepares the process: diagnostics, subreaper, signals, state dir and
-// log file. Failures here leave nothing behind but monitor.log.
+// init prepares the process: diagnostics, subreaper and state dir. Failures
+// here leave nothing behind but monitor.log. What can wait is done by
+// prepare, while the runtime creates the container.
 func (m *monitor) init() error {
 	fd, err := unix.Open(m.cfg.stateDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -82,14 +83,6 @@ func (m *monitor) init() error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("cri-rt-monitor: PR_SET_CHILD_SUBREAPER: %w", err)
 	}
-	if m.cfg.logPath != "" {
-		l, err := openLog(m.cfg.logPath)
-		if err != nil {
-			return fmt.Errorf("cri-rt-monitor: open log: %w", err)
-		}
-		m.log = l
-	}
-	m.oomFile = oomCounterFile(m.cfg.cgroupDir)
 	m.hub = &hub{clients: map[*client]struct{}{}, stdinOnce: m.cfg.stdinOnce, tty: m.cfg.terminal}
 	m.pumpDone = make(chan struct{}, 2)
 	return nil
@@ -188,6 +181,10 @@ func (m *monitor) create() (err error) {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", m.cfg.runtime, err)
 	}
+	// The runtime takes tens of milliseconds: meanwhile, get ready for
+	// the container. A failure here fails the create once the runtime is
+	// done (cleanupFailed then deletes the container).
+	prepErr := m.prepare()
 	// Reaped by reap, not cmd.Wait: a goroutine blocked in wait would
 	// cost a thread for good (threads are never given back).
 	ws, err := m.reap(cmd.Process.Pid, m.term)
@@ -213,6 +210,9 @@ func (m *monitor) create() (err error) {
 	childFiles = nil
 	if werr != nil {
 		return errors.New(m.runtimeError(logOffset, diag, werr))
+	}
+	if prepErr != nil {
+		return prepErr
 	}
 
 	if console != nil {
@@ -243,14 +243,32 @@ func (m *monitor) create() (err error) {
 	m.initIsChild = parentOf(m.pid) == os.Getpid()
 
 	m.startPumps()
+	go m.hub.serve(m.attachLn)
+	go m.serveControl(m.ctlLn)
+	return nil
+}
+
+// prepare does, while the runtime runs, what does not depend on the
+// container: the log file, the OOM counter's path, the sockets (served
+// once the container exists) and monitor.pid.
+func (m *monitor) prepare() (err error) {
+	if m.cfg.logPath != "" {
+		l, err := openLog(m.cfg.logPath)
+		if err != nil {
+			return fmt.Errorf("cri-rt-monitor: open log: %w", err)
+		}
+		m.log = l
+	}
+	m.oomFile = oomCounterFile(m.cfg.cgroupDir)
 	if m.attachLn, err = m.listen(protocol.AttachSocket); err != nil {
 		return err
 	}
-	go m.hub.serve(m.attachLn)
 	if m.ctlLn, err = m.listen(protocol.ControlSocket); err != nil {
 		return err
 	}
-	go m.serveControl(m.ctlLn)
+	// The daemon trusts a monitor.pid naming a live monitor of this dir
+	// only for containers it recorded as created, which this one is not
+	// until it reads our report.
 	return writeFileAtomic(m.statePath(protocol.MonitorPidFile), []byte(strconv.Itoa(os.Getpid())))
 }
 
@@ -261,9 +279,10 @@ func (m *monitor) create() (err error) {
 func (m *monitor) cleanupFailed() {
 	for _, ln := range []*net.UnixListener{m.attachLn, m.ctlLn} {
 		if ln != nil {
-			_ = ln.Close()
+			_ = ln.Close() // removes the socket file too
 		}
 	}
+	_ = os.Remove(m.statePath(protocol.MonitorPidFile))
 	if m.pidfd >= 0 {
 		_ = unix.Close(m.pidfd)
 	}

@@ -21,11 +21,13 @@
 //	    create --bundle B --pid-file <state>/container.pid [--console-socket S] <id>
 //
 // Without a terminal the pipes are the runtime's own stdio, which it hands
-// to the container. When create fails the monitor reports the runtime's
-// error on the sync pipe, runs `<runtime> delete --force <id>` and exits.
-// When it succeeds the monitor records the cgroup's OOM-kill counter,
-// starts serving its sockets, writes monitor.pid, reports the container's
-// pid, closes the sync pipe and stays. The daemon then runs `runtime start`.
+// to the container. While the runtime works, the monitor opens the log
+// file, binds its sockets and writes monitor.pid. When create (or that
+// preparation) fails the monitor reports the error on the sync pipe, runs
+// `<runtime> delete --force <id>`, removes its sockets and monitor.pid and
+// exits. When it succeeds the monitor records the cgroup's OOM-kill
+// counter, starts serving its sockets, reports the container's pid, closes
+// the sync pipe and stays. The daemon then runs `runtime start`.
 //
 // The monitor alone reads the container's output: it writes it to the CRI
 // log file and to attached clients; the daemon is never in that path. It
@@ -48,7 +50,8 @@
 // One directory per container, created by the daemon:
 //
 //	container.pid  the container init's pid (written by the runtime)
-//	monitor.pid    the monitor's pid, written once the container is created
+//	monitor.pid    the monitor's pid, written while the container is created
+//	               (and removed if that fails)
 //	exit           JSON {"exitCode","signal","oomKilled","finishedAt","reason"},
 //	               written atomically (tmp + rename) after the init exited
 //	               and its output was drained; exitCode is 128+signal for a
