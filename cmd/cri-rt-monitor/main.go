@@ -19,6 +19,8 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,44 +61,61 @@ type config struct {
 	terminal, stdin, stdinOnce       bool
 	cgroupDir                        string
 	maxLogLineSize                   int
+	awaitGo                          bool
 }
 
 func parseFlags(args []string) (*config, error) {
 	var c config
-	fs := flag.NewFlagSet("cri-rt-monitor", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&c.id, "id", "", "container id")
-	fs.StringVar(&c.bundle, "bundle", "", "OCI bundle dir")
-	fs.StringVar(&c.runtime, "runtime", "runc", "OCI runtime binary")
-	fs.StringVar(&c.runtimeRoot, "runtime-root", "", "runtime state root (--root)")
-	fs.BoolVar(&c.systemdCgroup, "systemd-cgroup", false, "pass --systemd-cgroup to the runtime")
-	fs.StringVar(&c.stateDir, "state-dir", "", "per-container state dir")
-	fs.StringVar(&c.logPath, "log-path", "", "CRI log file; empty discards output")
-	fs.BoolVar(&c.terminal, "terminal", false, "give the container a pty")
-	fs.BoolVar(&c.stdin, "stdin", false, "keep the container's stdin open for attach")
-	fs.BoolVar(&c.stdinOnce, "stdin-once", false, "close stdin when the first attached client detaches")
-	fs.StringVar(&c.cgroupDir, "cgroup-dir", "", "memory cgroup dir (v1) or unified dir (v2) for OOM detection")
-	fs.IntVar(&c.maxLogLineSize, "max-log-line-size", defaultMaxLogLineSize, "longest log record; longer lines are split; negative: no limit")
-	if err := fs.Parse(args); err != nil {
+	if err := c.parse(args); err != nil {
 		return nil, err
-	}
-	if fs.NArg() != 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if c.id == "" || c.bundle == "" || c.stateDir == "" || c.runtime == "" {
 		return nil, errors.New("--id, --bundle, --runtime and --state-dir are required")
+	}
+	return &c, nil
+}
+
+// parse sets the flags in args, over what c already holds (the go pipe
+// brings more flags after the command line's).
+func (c *config) parse(args []string) error {
+	fs := flag.NewFlagSet("cri-rt-monitor", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.id, "id", c.id, "container id")
+	fs.StringVar(&c.bundle, "bundle", c.bundle, "OCI bundle dir")
+	if c.runtime == "" {
+		c.runtime = "runc"
+	}
+	fs.StringVar(&c.runtime, "runtime", c.runtime, "OCI runtime binary")
+	fs.StringVar(&c.runtimeRoot, "runtime-root", c.runtimeRoot, "runtime state root (--root)")
+	fs.BoolVar(&c.systemdCgroup, "systemd-cgroup", c.systemdCgroup, "pass --systemd-cgroup to the runtime")
+	fs.StringVar(&c.stateDir, "state-dir", c.stateDir, "per-container state dir")
+	fs.StringVar(&c.logPath, "log-path", c.logPath, "CRI log file; empty discards output")
+	fs.BoolVar(&c.terminal, "terminal", c.terminal, "give the container a pty")
+	fs.BoolVar(&c.stdin, "stdin", c.stdin, "keep the container's stdin open for attach")
+	fs.BoolVar(&c.stdinOnce, "stdin-once", c.stdinOnce, "close stdin when the first attached client detaches")
+	fs.StringVar(&c.cgroupDir, "cgroup-dir", c.cgroupDir, "memory cgroup dir (v1) or unified dir (v2) for OOM detection")
+	if c.maxLogLineSize == 0 {
+		c.maxLogLineSize = defaultMaxLogLineSize
+	}
+	fs.IntVar(&c.maxLogLineSize, "max-log-line-size", c.maxLogLineSize, "longest log record; longer lines are split; negative: no limit")
+	fs.BoolVar(&c.awaitGo, "await-go", c.awaitGo, "wait for the go pipe (fd 4) before creating the container")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	for _, p := range []string{c.bundle, c.stateDir, c.logPath, c.cgroupDir} {
 		// The monitor runs in "/", and the runtime chdirs into the
 		// bundle: relative paths would mean something else to each.
 		if p != "" && !filepath.IsAbs(p) {
-			return nil, fmt.Errorf("path %q is not absolute", p)
+			return fmt.Errorf("path %q is not absolute", p)
 		}
 	}
 	if c.maxLogLineSize == 0 {
 		c.maxLogLineSize = defaultMaxLogLineSize
 	}
-	return &c, nil
+	return nil
 }
 
 func main() {
@@ -110,18 +129,23 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cri-rt-monitor:", err)
 		os.Exit(2)
 	}
+	var goPipe *os.File
+	if cfg.awaitGo {
+		unix.CloseOnExec(protocol.GoFd)
+		goPipe = os.NewFile(protocol.GoFd, "go")
+	}
 	closeInheritedFds()
 	if os.Getenv(stageEnv) == "" {
-		os.Exit(detach(syncPipe))
+		os.Exit(detach(syncPipe, goPipe))
 	}
-	os.Exit(run(cfg, syncPipe))
+	os.Exit(run(cfg, syncPipe, goPipe))
 }
 
 // detach is the first stage: it starts the real monitor as a new process in
 // a session of its own and exits, so the monitor is nobody's child but the
 // init's (or the nearest child subreaper's). The daemon then never has to
 // reap it, and a daemon restart changes nothing for it.
-func detach(syncPipe *os.File) int {
+func detach(syncPipe, goPipe *os.File) int {
 	exe, err := os.Executable()
 	if err != nil {
 		exe = "/proc/self/exe"
@@ -141,9 +165,13 @@ func detach(syncPipe *os.File) int {
 		sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: " + err.Error()})
 		return 1
 	}
+	files := []*os.File{null, null, null, syncPipe}
+	if goPipe != nil {
+		files = append(files, goPipe)
+	}
 	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
 		Env:   env,
-		Files: []*os.File{null, null, null, syncPipe},
+		Files: files,
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	if err != nil {
@@ -166,7 +194,7 @@ func closeInheritedFds() {
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= protocol.SyncFd {
+		if err != nil || fd <= protocol.GoFd {
 			continue
 		}
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
@@ -186,8 +214,25 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
 }
 
+// awaitGo blocks until the client says go, with more flags, or abandons
+// the creation (EOF: ok false).
+func awaitGo(goPipe *os.File) (more []string, ok bool, err error) {
+	defer goPipe.Close()
+	line, err := bufio.NewReader(goPipe).ReadBytes('\n')
+	if len(line) == 0 && err == io.EOF {
+		return nil, false, nil
+	}
+	if err != nil && err != io.EOF {
+		return nil, false, err
+	}
+	if err := json.Unmarshal(line, &more); err != nil {
+		return nil, false, fmt.Errorf("bad go message %q: %w", line, err)
+	}
+	return more, true, nil
+}
+
 // run is the second stage, the monitor proper.
-func run(cfg *config, syncPipe *os.File) int {
+func run(cfg *config, syncPipe, goPipe *os.File) int {
 	debug.SetGCPercent(gcPercent)
 	if os.Getenv(stageEnv) == "1" {
 		_ = os.Unsetenv("GOMAXPROCS")
@@ -213,6 +258,20 @@ func run(cfg *config, syncPipe *os.File) int {
 	if err := m.init(); err != nil {
 		sendSync(syncPipe, protocol.SyncMessage{Error: err.Error()})
 		return 1
+	}
+	if goPipe != nil {
+		more, ok, err := awaitGo(goPipe)
+		if err != nil {
+			sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: go pipe: " + err.Error()})
+			return 1
+		}
+		if !ok {
+			return 0 // abandoned before anything was made
+		}
+		if err := cfg.parse(more); err != nil {
+			sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: " + err.Error()})
+			return 1
+		}
 	}
 	if err := m.create(); err != nil {
 		logf("create failed: %v", err)

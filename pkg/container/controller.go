@@ -202,11 +202,7 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	if sbCfg == nil {
 		sbCfg = sb.Config
 	}
-	img, err := c.Images.Get(cfg.GetImage().GetImage())
-	if err != nil {
-		return fmt.Errorf("image %q: %w", cfg.GetImage().GetImage(), err)
-	}
-	imgCfg, err := c.Images.Config(ctx, img)
+	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
 	if err != nil {
 		return err
 	}
@@ -216,6 +212,27 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		return err
 	}
 	rollback.push(func() { _ = os.RemoveAll(dir) })
+	logPath := ""
+	if cfg.GetLogPath() != "" && sb.Config.GetLogDirectory() != "" {
+		logPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
+	}
+	// The monitor starts now and gets ready while the bundle is prepared
+	// (starting a process costs milliseconds); it creates the container
+	// when told to, below.
+	mon := startMonitor(c.MonitorPath, monitor.Config{
+		ID: ctr.ID, Bundle: dir, Runtime: rt.Path, RuntimeRoot: rt.Root, SystemdCgroup: rt.SystemdCgroup,
+		StateDir: c.MonitorDir(ctr.ID), LogPath: logPath, Terminal: cfg.GetTty(), Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
+	})
+	rollback.push(mon.abandon)
+
+	img, err := c.Images.Get(cfg.GetImage().GetImage())
+	if err != nil {
+		return fmt.Errorf("image %q: %w", cfg.GetImage().GetImage(), err)
+	}
+	imgCfg, err := c.Images.Config(ctx, img)
+	if err != nil {
+		return err
+	}
 	ms, err := c.Snapshots.Prepare(ctx, snapshotKey(ctr.ID), img.TopLayer())
 	if err != nil {
 		return fmt.Errorf("rootfs: %w", err)
@@ -247,10 +264,6 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	}
 	ctr.ImageVolumeRefs = imageVolumeRefs
 
-	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
-	if err != nil {
-		return err
-	}
 	features := oci.Features{
 		RecursiveReadOnly: rt.SupportsMountOption(ctx, "rro"),
 		IDMapMounts:       rt.SupportsIDMapMounts(ctx),
@@ -323,10 +336,6 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		return err
 	}
 
-	logPath := ""
-	if cfg.GetLogPath() != "" && sb.Config.GetLogDirectory() != "" {
-		logPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
-	}
 	cgroupDir := memoryCgroupDir(spec.Linux.CgroupsPath, c.Config.CgroupDriver)
 	ref := img.ID.String()
 	if len(img.RepoDigests) > 0 {
@@ -339,12 +348,11 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	ctr.StopSignal = int(oci.StopSignal(cfg, &imgCfg.Config))
 	ctr.UID, ctr.GID, ctr.AdditionalGids = user.UID, user.GID, user.AdditionalGids
 
-	mdir := c.MonitorDir(ctr.ID)
-	info, err := monitor.Create(ctx, c.MonitorPath, monitor.Config{
-		ID: ctr.ID, Bundle: dir, Runtime: rt.Path, RuntimeRoot: rt.Root, SystemdCgroup: rt.SystemdCgroup,
-		StateDir: mdir, LogPath: logPath, Terminal: cfg.GetTty(), Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
-		CgroupDir: cgroupDir,
-	})
+	var more []string
+	if cgroupDir != "" {
+		more = append(more, "--cgroup-dir", cgroupDir)
+	}
+	info, err := mon.create(ctx, more...)
 	if err != nil {
 		return err
 	}
@@ -364,6 +372,42 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		c.NRI.PostCreateContainer(ctx, ctr)
 	}
 	return nil
+}
+
+// earlyMonitor is a monitor being started in the background for a
+// container whose bundle is still being prepared.
+type earlyMonitor struct {
+	started chan struct{} // closed once monitor.Start has returned
+	pending *monitor.Pending
+	err     error
+	used    bool // create was called: abandon has nothing to do
+}
+
+func startMonitor(binary string, cfg monitor.Config) *earlyMonitor {
+	m := &earlyMonitor{started: make(chan struct{})}
+	go func() {
+		defer close(m.started)
+		m.pending, m.err = monitor.Start(binary, cfg)
+	}()
+	return m
+}
+
+// create tells the monitor to create the container (see monitor.Pending.Go).
+func (m *earlyMonitor) create(ctx context.Context, more ...string) (*monitor.Info, error) {
+	<-m.started
+	if m.err != nil {
+		return nil, m.err
+	}
+	m.used = true
+	return m.pending.Go(ctx, more...)
+}
+
+// abandon stops a monitor that was never told to create its container.
+func (m *earlyMonitor) abandon() {
+	<-m.started
+	if !m.used && m.pending != nil {
+		m.pending.Abandon()
+	}
 }
 
 // CgroupRel turns a spec's cgroupsPath into the cgroup's path relative to

@@ -139,9 +139,40 @@ type syncResult struct {
 // deletes the container); if it does not finish within 10 seconds, its
 // process group is killed and the container deleted from here.
 func Create(ctx context.Context, monitorBinary string, cfg Config) (*Info, error) {
+	p, err := start(monitorBinary, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	return p.wait(ctx)
+}
+
+// Pending is a monitor started ahead of its container's bundle (Start):
+// it gets its process and runtime ready while the caller prepares the
+// bundle, then creates the container on Go. Exactly one of Go and Abandon
+// must be called.
+type Pending struct {
+	cfg        Config
+	cmd        *exec.Cmd
+	goPipe     *os.File // write end; closed by Go and Abandon
+	results    chan syncResult
+	waitStage1 func() error
+	syncPipe   *os.File
+}
+
+// Start starts a monitor that waits, before it creates the container, for
+// Go. cfg's bundle need not exist yet; flags only known once it does (such
+// as the cgroup dir) are given to Go.
+func Start(monitorBinary string, cfg Config) (*Pending, error) {
+	return start(monitorBinary, cfg, true)
+}
+
+func start(monitorBinary string, cfg Config, awaitGo bool) (*Pending, error) {
 	args, err := cfg.args()
 	if err != nil {
 		return nil, err
+	}
+	if awaitGo {
+		args = append(args, "--await-go")
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, err
@@ -150,24 +181,40 @@ func Create(ctx context.Context, monitorBinary string, cfg Config) (*Info, error
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	p := &Pending{cfg: cfg, syncPipe: r, results: make(chan syncResult, 4)}
 	cmd := exec.Command(monitorBinary, args...)
-	// Stdin, Stdout and Stderr stay nil: /dev/null. Only the sync pipe is
-	// passed; everything else of ours is O_CLOEXEC.
+	// Stdin, Stdout and Stderr stay nil: /dev/null. Only the sync pipe
+	// (and the go pipe) are passed; everything else of ours is O_CLOEXEC.
 	cmd.ExtraFiles = []*os.File{w}
+	var goR *os.File
+	if awaitGo {
+		goR, p.goPipe, err = os.Pipe()
+		if err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, goR)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	_ = w.Close()
+	if goR != nil {
+		_ = goR.Close()
+	}
 	if err != nil {
+		r.Close()
+		if p.goPipe != nil {
+			p.goPipe.Close()
+		}
 		return nil, fmt.Errorf("start %s: %w", monitorBinary, err)
 	}
+	p.cmd = cmd
 	// The first stage exits as soon as it has started the monitor proper.
 	stage1 := make(chan error, 1)
 	go func() { stage1 <- cmd.Wait() }()
-	waitStage1 := sync.OnceValue(func() error { return <-stage1 })
-	defer waitStage1()
+	p.waitStage1 = sync.OnceValue(func() error { return <-stage1 })
 
-	results := make(chan syncResult, 4)
 	go func() {
 		br := bufio.NewReader(r)
 		for {
@@ -175,18 +222,62 @@ func Create(ctx context.Context, monitorBinary string, cfg Config) (*Info, error
 			if len(bytes.TrimSpace(line)) > 0 {
 				var m protocol.SyncMessage
 				if jerr := json.Unmarshal(line, &m); jerr != nil {
-					results <- syncResult{err: fmt.Errorf("bad message from monitor %q: %w", line, jerr)}
+					p.results <- syncResult{err: fmt.Errorf("bad message from monitor %q: %w", line, jerr)}
 					return
 				}
-				results <- syncResult{msg: m}
+				p.results <- syncResult{msg: m}
 			}
 			if err != nil {
-				results <- syncResult{err: err}
+				p.results <- syncResult{err: err}
 				return
 			}
 		}
 	}()
+	return p, nil
+}
 
+// Go tells the monitor to create the container, with more flags for it
+// (e.g. "--cgroup-dir", dir), and waits as Create does.
+func (p *Pending) Go(ctx context.Context, more ...string) (*Info, error) {
+	b, _ := json.Marshal(append([]string{}, more...))
+	// A failed write means the monitor is gone; wait reports why.
+	_, _ = p.goPipe.Write(append(b, '\n'))
+	_ = p.goPipe.Close()
+	return p.wait(ctx)
+}
+
+// Abandon tells the monitor that the container will not be created, and
+// waits (up to cancelGrace) for it to exit; it has made nothing.
+func (p *Pending) Abandon() {
+	_ = p.goPipe.Close()
+	defer p.syncPipe.Close()
+	defer func() { _ = p.waitStage1() }()
+	timeout := time.After(cancelGrace)
+	monitorPid := 0
+	for {
+		select {
+		case res := <-p.results:
+			if res.err != nil {
+				return // the monitor has exited: the sync pipe is closed
+			}
+			if res.msg.MonitorPid != 0 {
+				monitorPid = res.msg.MonitorPid
+			}
+		case <-timeout:
+			if monitorPid != 0 {
+				_ = syscall.Kill(-monitorPid, syscall.SIGKILL)
+			}
+			_ = p.cmd.Process.Kill()
+			return
+		}
+	}
+}
+
+// wait reads the monitor's reports until the container is created or not.
+func (p *Pending) wait(ctx context.Context) (*Info, error) {
+	defer p.syncPipe.Close()
+	defer func() { _ = p.waitStage1() }()
+	cfg := p.cfg
 	var (
 		info      Info
 		done      = ctx.Done()
@@ -195,7 +286,7 @@ func Create(ctx context.Context, monitorBinary string, cfg Config) (*Info, error
 	)
 	for {
 		select {
-		case res := <-results:
+		case res := <-p.results:
 			if res.err != nil {
 				// The monitor died without a verdict; the container
 				// may exist half-made.
@@ -204,7 +295,7 @@ func Create(ctx context.Context, monitorBinary string, cfg Config) (*Info, error
 				}
 				deleteContainer(cfg)
 				msg := "monitor exited without reporting"
-				if serr := waitStage1(); serr != nil {
+				if serr := p.waitStage1(); serr != nil {
 					msg += " (" + serr.Error() + ")"
 				}
 				if tail := lastLine(filepath.Join(cfg.StateDir, protocol.MonitorLogFile)); tail != "" {
@@ -243,7 +334,7 @@ func Create(ctx context.Context, monitorBinary string, cfg Config) (*Info, error
 				// The monitor's process group holds the runtime.
 				_ = syscall.Kill(-info.MonitorPid, syscall.SIGKILL)
 			}
-			_ = cmd.Process.Kill()
+			_ = p.cmd.Process.Kill()
 			deleteContainer(cfg)
 			return nil, fmt.Errorf("create container %s: %w", cfg.ID, ctx.Err())
 		}

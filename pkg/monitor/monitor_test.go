@@ -646,3 +646,67 @@ func TestNoInheritedFds(t *testing.T) {
 	c.runc(t, "kill", c.id, "KILL")
 	c.waitExit(t)
 }
+
+// A monitor started ahead of its bundle creates the container on Go, with
+// the flags Go adds (here the cgroup dir, which the OOM report needs).
+func TestStartThenGo(t *testing.T) {
+	requireIntegration(t)
+	c, cfg := newConfig(t, ctrOpts{bundleOpts: bundleOpts{
+		args:   sh(`x=$(head -c 67108864 /dev/zero | tr '\0' a); echo survived`),
+		memory: 32 << 20,
+	}})
+	cgroupDir := cfg.CgroupDir
+	cfg.CgroupDir = ""
+	p, err := Start(monitorBin, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	info, err := p.Go(ctx, "--cgroup-dir", cgroupDir)
+	if err != nil {
+		t.Fatalf("Go: %v", err)
+	}
+	c.info = info
+	if err := watcher.Watch(info.MonitorPid, func() { close(c.exited) }); err != nil {
+		t.Fatal(err)
+	}
+	c.runc(t, "start", c.id)
+	if e := c.waitExit(t); !e.OOMKilled {
+		t.Fatalf("exit %+v: the cgroup dir given to Go was not used", e)
+	}
+}
+
+// An abandoned monitor exits having made nothing: no container, no
+// process, no monitor.pid.
+func TestStartThenAbandon(t *testing.T) {
+	requireIntegration(t)
+	c, cfg := newConfig(t, ctrOpts{bundleOpts: bundleOpts{args: []string{"/bin/true"}}})
+	p, err := Start(monitorBin, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Abandon()
+	if pids := processesWith(c.stateDir); len(pids) > 0 {
+		t.Fatalf("monitor still running after Abandon: %v", pids)
+	}
+	checkNoLeaks(t, c.id, c.stateDir)
+	if _, err := os.Stat(filepath.Join(c.stateDir, protocol.MonitorPidFile)); err == nil {
+		t.Error("an abandoned monitor wrote monitor.pid")
+	}
+}
+
+// A bad flag given to Go fails the creation with the monitor's message.
+func TestStartThenGoBadFlag(t *testing.T) {
+	requireIntegration(t)
+	c, cfg := newConfig(t, ctrOpts{bundleOpts: bundleOpts{args: []string{"/bin/true"}}})
+	p, err := Start(monitorBin, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Go(context.Background(), "--cgroup-dir", "relative/dir"); err == nil || !strings.Contains(err.Error(), "relative/dir") {
+		t.Fatalf("Go = %v, want the bad path named", err)
+	}
+	waitFor(t, 5*time.Second, "monitor to exit", func() bool { return len(processesWith(c.stateDir)) == 0 })
+	checkNoLeaks(t, c.id, c.stateDir)
+}

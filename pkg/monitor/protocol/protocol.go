@@ -47,6 +47,13 @@ const (
 // client.
 const SyncFd = 3
 
+// GoFd is the descriptor of the go pipe, which a monitor started with
+// --await-go reads before it creates the container: one line, a JSON array
+// of more flags (those only known once the bundle is ready, such as
+// --cgroup-dir), means go; EOF means the creation is abandoned and the
+// monitor exits without doing anything.
+const GoFd = 4
+
 // SyncMessage is one JSON line on the sync pipe. The monitor sends one with
 // MonitorPid as soon as it runs, then exactly one with either Pid (the
 // container is created) or Error (it is not, and the monitor exits).
