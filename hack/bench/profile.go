@@ -14,12 +14,13 @@ import (
 	"time"
 )
 
-// cri-rt has no pprof endpoint, and its wall time is mostly spent waiting
-// for runc and the CNI plugins, which a CPU profile would not show anyway.
-// Its Prometheus metrics time every stage of RunPodSandbox and every
-// container, OCI runtime and CNI operation: read after a series of pod
-// lifecycles on a daemon of its own (metrics on, which the measured
-// daemons do not have), they say where the time goes.
+// cri-rt's wall time is mostly spent waiting for runc, its monitors and the
+// CNI plugins, which a CPU profile of the daemon does not show. Its
+// Prometheus metrics time every stage of RunPodSandbox and every container,
+// OCI runtime and CNI operation: read after a series of pod lifecycles on a
+// daemon of its own (metrics and pprof on, which the measured daemons do
+// not have), they say where the time goes; a CPU and a heap profile of that
+// daemon (its [debug] address) say what it spends itself.
 
 // histogram is the sum and count of one labelled series.
 type histogram struct{ sum, count float64 }
@@ -30,6 +31,7 @@ func (h histogram) meanMS() float64 { return h.sum / h.count * 1e3 }
 type crirtProfile struct {
 	lifecycles int
 	series     map[string]map[string]histogram
+	pprof      *pprofSummary
 }
 
 // profileCrirt runs n lifecycles and n ExecSync calls on a cri-rt with
@@ -39,7 +41,9 @@ func profileCrirt(ctx context.Context, def *runtimeDef, e *env, warmup, n int) (
 	if err != nil {
 		return nil, err
 	}
-	in, _, err := startInstance(ctx, def, e, filepath.Join(e.work, "profile-"+def.key), fmt.Sprintf("[metrics]\n  address = %q\n", addr))
+	dir := filepath.Join(e.work, "profile-"+def.key)
+	sock := filepath.Join(dir, "debug.sock")
+	in, _, err := startInstance(ctx, def, e, dir, fmt.Sprintf("[metrics]\n  address = %q\n[debug]\n  address = %q\n", addr, sock))
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +81,9 @@ func profileCrirt(ctx context.Context, def *runtimeDef, e *env, warmup, n int) (
 	p = &crirtProfile{lifecycles: n, series: map[string]map[string]histogram{}}
 	p.addDiff(mid, before, nil)
 	p.addDiff(after, mid, map[string]bool{"ExecSync": true, "/runtime.v1.RuntimeService/ExecSync": true, "exec": true})
+	if p.pprof, err = profileWindow(ctx, in, sock, dir, 5*time.Second); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -176,7 +183,7 @@ func (p *crirtProfile) lines() []string {
 			[]string{"RunPodSandbox", "CreateContainer", "StartContainer", "StopContainer", "RemoveContainer", "StopPodSandbox", "RemovePodSandbox", "ExecSync"}},
 		{"RunPodSandbox stages", "cri_rt_sandbox_run_stage_duration_seconds", []string{"image", "netns", "cni", "rootfs", "runtime_start"}},
 		{"container operations", "cri_rt_container_operation_duration_seconds", []string{"create", "start", "stop", "remove"}},
-		{"runc invocations by the daemon (the monitor runs runc create)", "cri_rt_oci_runtime_operation_duration_seconds", []string{"create", "start", "kill", "delete", "exec"}},
+		{"runc invocations by the daemon (create: pause only; a container's monitor runs its create)", "cri_rt_oci_runtime_operation_duration_seconds", []string{"create", "start", "kill", "delete", "exec"}},
 		{"CNI", "cri_rt_cni_operation_duration_seconds", []string{"add", "del"}},
 	}
 	var out []string
@@ -218,5 +225,5 @@ func (p *crirtProfile) lines() []string {
 			out = append(out, fmt.Sprintf("%s (mean ms): %s", g.title, strings.Join(parts, ", ")))
 		}
 	}
-	return out
+	return append(out, p.pprof.lines()...)
 }

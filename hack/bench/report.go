@@ -287,7 +287,7 @@ func markdown(t *table) string {
 		}
 	}
 	if len(t.profile) > 0 {
-		b.WriteString("\ncri-rt's profile, from its own metrics (a separate daemon with metrics on; cri-rt has no pprof endpoint, and its wall time is mostly spent waiting for runc and the CNI plugins):\n\n")
+		b.WriteString("\ncri-rt's profile, from its own metrics and pprof (a separate daemon with metrics and [debug] address on; its wall time is mostly spent waiting for runc, the monitors and the CNI plugins, which its CPU profile does not show):\n\n")
 		for _, l := range t.profile {
 			fmt.Fprintf(&b, "- %s\n", mdEscape(l))
 		}

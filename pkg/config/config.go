@@ -27,6 +27,7 @@ type Config struct {
 
 	GRPC     GRPCConfig                `toml:"grpc" comment:"The CRI gRPC endpoint that kubelet and crictl connect to."`
 	Metrics  MetricsConfig             `toml:"metrics" comment:"Prometheus metrics."`
+	Debug    DebugConfig               `toml:"debug" comment:"Go profiling of the daemon, for diagnosing CPU or memory use."`
 	Runtimes map[string]RuntimeHandler `toml:"runtimes" comment:"OCI runtime handlers, selected by a pod's RuntimeClass handler name."`
 	CNI      CNIConfig                 `toml:"cni" comment:"Pod networking through CNI plugins."`
 	Stream   StreamConfig              `toml:"stream" comment:"Streaming server for exec, attach and port-forward (kubelet proxies to it)."`
@@ -46,6 +47,11 @@ type GRPCConfig struct {
 // MetricsConfig configures the Prometheus endpoint.
 type MetricsConfig struct {
 	Address string `toml:"address" comment:"host:port serving /metrics, e.g. \"127.0.0.1:1338\". Empty turns metrics off."`
+}
+
+// DebugConfig configures the profiling endpoint (pkg/debug).
+type DebugConfig struct {
+	Address string `toml:"address" comment:"Unix socket path (created 0600), or host:port, serving Go's pprof under /debug/pprof/ (go tool pprof http://.../debug/pprof/profile). Empty turns it off."`
 }
 
 // RuntimeHandler is one OCI runtime (a RuntimeClass handler).

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -53,6 +54,11 @@ func (c *Config) Validate() error {
 	}
 	if !filepath.IsAbs(c.GRPC.Address) {
 		bad("grpc.address", "must be an absolute unix socket path, got %q", c.GRPC.Address)
+	}
+	if a := c.Debug.Address; a != "" && !filepath.IsAbs(a) {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad("debug.address", "must be an absolute unix socket path or host:port, got %q", a)
+		}
 	}
 	if c.GRPC.UID < 0 {
 		bad("grpc.uid", "must not be negative")

@@ -20,6 +20,7 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/config"
 	"github.com/cri-rt/cri-rt/pkg/container"
 	"github.com/cri-rt/cri-rt/pkg/content"
+	"github.com/cri-rt/cri-rt/pkg/debug"
 	"github.com/cri-rt/cri-rt/pkg/events"
 	"github.com/cri-rt/cri-rt/pkg/image"
 	"github.com/cri-rt/cri-rt/pkg/instrument"
@@ -51,6 +52,7 @@ type Daemon struct {
 	grpc      *grpc.Server
 	ln        net.Listener
 	metrics   *metrics.Server
+	debug     *debug.Server
 	stream    *streaming.Server
 	nri       *nri.NRI // nil when [nri] enable = false
 }
@@ -135,6 +137,13 @@ func Start(ctx context.Context, cfg *config.Config) (_ *Daemon, retErr error) {
 		}
 		logger.Info("Serving metrics", "address", d.metrics.Addr())
 	}
+	if cfg.Debug.Address != "" {
+		d.debug, err = debug.Listen(cfg.Debug.Address)
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("Serving pprof", "address", d.debug.Addr())
+	}
 
 	d.ln, err = listenUnix(cfg.GRPC.Address, cfg.GRPC.UID, cfg.GRPC.GID)
 	if err != nil {
@@ -208,6 +217,11 @@ func (d *Daemon) release(ctx context.Context) {
 	if d.metrics != nil {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		_ = d.metrics.Shutdown(sctx)
+		cancel()
+	}
+	if d.debug != nil {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		_ = d.debug.Shutdown(sctx)
 		cancel()
 	}
 	if d.watcher != nil {
