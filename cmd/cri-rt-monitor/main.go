@@ -10,12 +10,13 @@
 //	cri-rt-monitor --id ID --bundle DIR --runtime PATH --state-dir DIR
 //	    [--runtime-root DIR] [--systemd-cgroup] [--log-path FILE]
 //	    [--terminal] [--stdin] [--stdin-once] [--cgroup-dir DIR]
-//	    [--max-log-line-size BYTES]
+//	    [--max-log-line-size BYTES] [--await-go]
 //
-// with descriptor 3 the sync pipe to the client. One of these runs per
-// container, so it links only the standard library, x/sys and the small
-// protocol package, keeps a fixed handful of goroutines and a low GC
-// target: every kilobyte counts a hundred times on a busy node.
+// with descriptor 3 the sync pipe to the client (and 4 the go pipe, with
+// --await-go). One of these runs per container, so it links only the
+// standard library, x/sys and two small packages of its own, keeps a fixed
+// handful of goroutines and a low GC target: every kilobyte counts a
+// hundred times on a busy node.
 package main
 
 import (
@@ -30,18 +31,12 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/cri-rt/cri-rt/pkg/monitor/protocol"
 )
-
-// stageEnv marks the detached second process. Its value says whether the
-// first stage added GOMAXPROCS to the environment, which the second stage
-// then removes so the runtime and the container do not inherit it.
-const stageEnv = "_CRI_RT_MONITOR_STAGE"
 
 // gcPercent bounds the garbage a monitor carries. The output path reuses
 // its buffers, so an unattached monitor allocates next to nothing after
@@ -134,67 +129,27 @@ func main() {
 		unix.CloseOnExec(protocol.GoFd)
 		goPipe = os.NewFile(protocol.GoFd, "go")
 	}
-	closeInheritedFds()
-	if os.Getenv(stageEnv) == "" {
-		os.Exit(detach(syncPipe, goPipe))
+	last := protocol.SyncFd
+	if goPipe != nil {
+		last = protocol.GoFd
 	}
+	closeInheritedFds(last)
 	os.Exit(run(cfg, syncPipe, goPipe))
 }
 
-// detach is the first stage: it starts the real monitor as a new process in
-// a session of its own and exits, so the monitor is nobody's child but the
-// init's (or the nearest child subreaper's). The daemon then never has to
-// reap it, and a daemon restart changes nothing for it.
-func detach(syncPipe, goPipe *os.File) int {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/proc/self/exe"
-	}
-	stage := "0"
-	env := os.Environ()
-	if os.Getenv("GOMAXPROCS") == "" {
-		// One P is all a monitor needs; more cost memory per P on big
-		// nodes. Set through the environment because the runtime sizes
-		// its Ps before main runs.
-		env = append(env, "GOMAXPROCS=1")
-		stage = "1"
-	}
-	env = append(env, stageEnv+"="+stage)
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: " + err.Error()})
-		return 1
-	}
-	files := []*os.File{null, null, null, syncPipe}
-	if goPipe != nil {
-		files = append(files, goPipe)
-	}
-	p, err := os.StartProcess(exe, os.Args, &os.ProcAttr{
-		Env:   env,
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setsid: true},
-	})
-	if err != nil {
-		sendSync(syncPipe, protocol.SyncMessage{Error: "cri-rt-monitor: start: " + err.Error()})
-		return 1
-	}
-	_ = p.Release()
-	return 0
-}
-
-// closeInheritedFds closes descriptors above the sync pipe that were
+// closeInheritedFds closes descriptors above last (the sync or go pipe) that were
 // inherited by mistake (a daemon library that forgot O_CLOEXEC): a monitor
 // lives for as long as its container and must not pin the daemon's files or
 // sockets. Descriptors without FD_CLOEXEC are exactly the inherited ones:
 // the Go runtime opens all of its own with it.
-func closeInheritedFds() {
+func closeInheritedFds(last int) {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= protocol.GoFd {
+		if err != nil || fd <= last {
 			continue
 		}
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
@@ -231,13 +186,13 @@ func awaitGo(goPipe *os.File) (more []string, ok bool, err error) {
 	return more, true, nil
 }
 
-// run is the second stage, the monitor proper.
+// run is the monitor proper.
 func run(cfg *config, syncPipe, goPipe *os.File) int {
 	debug.SetGCPercent(gcPercent)
-	if os.Getenv(stageEnv) == "1" {
+	if os.Getenv(protocol.AddedGOMAXPROCSEnv) == "1" {
 		_ = os.Unsetenv("GOMAXPROCS")
 	}
-	_ = os.Unsetenv(stageEnv)
+	_ = os.Unsetenv(protocol.AddedGOMAXPROCSEnv)
 	m := &monitor{cfg: cfg, stateFd: -1, pidfd: -1,
 		sigchld: make(chan os.Signal, 1), term: make(chan os.Signal, 1)}
 	// Signals are caught, not ignored: an ignored disposition would be

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,7 @@ type pprofSummary struct {
 	lifecycles int
 	cpu        string   // "Total samples = ..." as pprof prints it
 	cpuTop     []string // "function flat%" of the top functions
+	cpuOurs    []string // "function cum%" of cri-rt's own functions
 	heap       string   // total in-use heap
 	heapTop    []string
 }
@@ -66,10 +68,19 @@ func profileWindow(ctx context.Context, in *instance, sock, dir string, window t
 				return nil, fmt.Errorf("heap profile: %w", err)
 			}
 			var err2 error
-			if s.cpu, s.cpuTop, err2 = pprofTop(ctx, cpuFile); err2 != nil {
+			if s.cpu, s.cpuTop, err2 = pprofTop(ctx, cpuFile, 8); err2 != nil {
 				return nil, err2
 			}
-			if s.heap, s.heapTop, err2 = pprofTop(ctx, heapFile, "-sample_index=inuse_space"); err2 != nil {
+			_, cum, err2 := pprofTop(ctx, cpuFile, 200, "-cum")
+			if err2 != nil {
+				return nil, err2
+			}
+			for _, l := range cum {
+				if strings.HasPrefix(l, "github.com/cri-rt/cri-rt/") && len(s.cpuOurs) < 8 {
+					s.cpuOurs = append(s.cpuOurs, strings.TrimPrefix(l, "github.com/cri-rt/cri-rt/"))
+				}
+			}
+			if s.heap, s.heapTop, err2 = pprofTop(ctx, heapFile, 8, "-sample_index=inuse_space"); err2 != nil {
 				return nil, err2
 			}
 			return s, nil
@@ -89,9 +100,9 @@ func profileWindow(ctx context.Context, in *instance, sock, dir string, window t
 }
 
 // pprofTop runs go tool pprof -top and returns its total line and the top
-// functions as "name flat%".
-func pprofTop(ctx context.Context, file string, args ...string) (string, []string, error) {
-	out, err := exec.CommandContext(ctx, "go", append(append([]string{"tool", "pprof", "-top", "-nodecount=8"}, args...), file)...).CombinedOutput()
+// n functions as "name flat%" (with -cum: "name cum%").
+func pprofTop(ctx context.Context, file string, n int, args ...string) (string, []string, error) {
+	out, err := exec.CommandContext(ctx, "go", append(append([]string{"tool", "pprof", "-top", fmt.Sprintf("-nodecount=%d", n)}, args...), file)...).CombinedOutput()
 	if err != nil {
 		return "", nil, fmt.Errorf("go tool pprof %s: %v: %s", file, err, out)
 	}
@@ -112,7 +123,11 @@ func pprofTop(ctx context.Context, file string, args ...string) (string, []strin
 		case len(f) >= 2 && f[0] == "flat" && f[1] == "flat%":
 			inTable = true
 		case inTable && len(f) >= 6:
-			top = append(top, fmt.Sprintf("%s %s", f[5], f[1]))
+			pct := f[1]
+			if slices.Contains(args, "-cum") {
+				pct = f[4]
+			}
+			top = append(top, fmt.Sprintf("%s %s", strings.Join(f[5:], " "), pct))
 		}
 	}
 	return total, top, nil
@@ -123,9 +138,15 @@ func (s *pprofSummary) lines() []string {
 	if s == nil {
 		return nil
 	}
+	perLifecycle := ""
+	if f := strings.Fields(strings.TrimPrefix(s.cpu, "Total samples =")); len(f) > 0 && s.lifecycles > 0 {
+		if d, err := time.ParseDuration(f[0]); err == nil {
+			perLifecycle = fmt.Sprintf(", %.1f ms of CPU per pod lifecycle", float64(d.Microseconds())/1e3/float64(s.lifecycles))
+		}
+	}
 	return []string{
-		fmt.Sprintf("CPU profile of the daemon (go tool pprof -top) over %.0f s of back-to-back pod lifecycles (%d): %s; the rest of the wall time the daemon waits for runc, the monitors and the CNI plugins. Top functions (flat): %s",
-			s.window.Seconds(), s.lifecycles, s.cpu, strings.Join(s.cpuTop, ", ")),
+		fmt.Sprintf("CPU profile of the daemon (go tool pprof -top) over %.0f s of back-to-back pod lifecycles (%d): %s%s; the rest of the wall time the daemon waits for runc, the monitors and the CNI plugins. Top functions (flat): %s. cri-rt's own functions (cumulative): %s",
+			s.window.Seconds(), s.lifecycles, s.cpu, perLifecycle, strings.Join(s.cpuTop, ", "), strings.Join(s.cpuOurs, ", ")),
 		fmt.Sprintf("Heap profile of the daemon after them (inuse_space): %s. Top: %s", s.heap, strings.Join(s.heapTop, ", ")),
 	}
 }

@@ -138,7 +138,24 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 		status: Status{State: StateCreating},
 		ready:  make(chan struct{}),
 	}
+	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
+	if err != nil {
+		return "", err
+	}
+	// The monitor starts first, and gets ready while the record is
+	// written and the bundle prepared (starting a process costs
+	// milliseconds); it creates the container when told to, in create.
+	mon := startMonitor(c.MonitorPath, monitor.Config{
+		ID: ctr.ID, Bundle: c.Dir(ctr.ID), Runtime: rt.Path, RuntimeRoot: rt.Root, SystemdCgroup: rt.SystemdCgroup,
+		StateDir: c.MonitorDir(ctr.ID), LogPath: logPathOf(cfg, sb), Terminal: cfg.GetTty(), Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
+	})
 	got, created, err := c.Store.reserve(ctr)
+	if err != nil || !created {
+		go func() {
+			mon.abandon()
+			_ = os.RemoveAll(c.Dir(ctr.ID))
+		}()
+	}
 	if err != nil {
 		return "", err
 	}
@@ -159,7 +176,7 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 	logger := klog.FromContext(ctx).WithValues("container", ctr.ID, "name", ctr.Name)
 	go func() {
 		start := time.Now()
-		ctr.err = c.create(klog.NewContext(context.WithoutCancel(ctx), logger), ctr, sb, req.GetSandboxConfig())
+		ctr.err = c.create(klog.NewContext(context.WithoutCancel(ctx), logger), ctr, sb, req.GetSandboxConfig(), rt, mon)
 		c.Metrics.ContainerOp("create", c.handlerName(sb.RuntimeHandler), time.Since(start))
 		close(ctr.ready)
 		if ctr.err == nil {
@@ -186,7 +203,7 @@ func (u undo) run() {
 	}
 }
 
-func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.Sandbox, sbCfg *runtimeapi.PodSandboxConfig) (retErr error) {
+func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.Sandbox, sbCfg *runtimeapi.PodSandboxConfig, rt *ociruntime.Runtime, mon *earlyMonitor) (retErr error) {
 	logger := klog.FromContext(ctx)
 	cfg := ctr.Config
 	var rollback undo
@@ -202,28 +219,14 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	if sbCfg == nil {
 		sbCfg = sb.Config
 	}
-	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
-	if err != nil {
-		return err
-	}
 	dir := c.Dir(ctr.ID)
 	rootfs := filepath.Join(dir, "rootfs")
+	rollback.push(func() { _ = os.RemoveAll(dir) })
+	rollback.push(mon.abandon)
 	if err := os.MkdirAll(rootfs, 0o711); err != nil {
 		return err
 	}
-	rollback.push(func() { _ = os.RemoveAll(dir) })
-	logPath := ""
-	if cfg.GetLogPath() != "" && sb.Config.GetLogDirectory() != "" {
-		logPath = filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
-	}
-	// The monitor starts now and gets ready while the bundle is prepared
-	// (starting a process costs milliseconds); it creates the container
-	// when told to, below.
-	mon := startMonitor(c.MonitorPath, monitor.Config{
-		ID: ctr.ID, Bundle: dir, Runtime: rt.Path, RuntimeRoot: rt.Root, SystemdCgroup: rt.SystemdCgroup,
-		StateDir: c.MonitorDir(ctr.ID), LogPath: logPath, Terminal: cfg.GetTty(), Stdin: cfg.GetStdin(), StdinOnce: cfg.GetStdinOnce(),
-	})
-	rollback.push(mon.abandon)
+	logPath := logPathOf(cfg, sb)
 
 	img, err := c.Images.Get(cfg.GetImage().GetImage())
 	if err != nil {
@@ -356,7 +359,11 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	if err != nil {
 		return err
 	}
-	rollback.push(func() { _ = rt.Delete(context.WithoutCancel(ctx), ctr.ID, true) })
+	rollback.push(func() {
+		// The monitor is our child: have it reaped when it ends.
+		c.watchOnly(info.MonitorPid)
+		_ = rt.Delete(context.WithoutCancel(ctx), ctr.ID, true)
+	})
 	var res json.RawMessage
 	if spec.Linux.Resources != nil {
 		res, _ = json.Marshal(spec.Linux.Resources)
@@ -372,6 +379,14 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		c.NRI.PostCreateContainer(ctx, ctr)
 	}
 	return nil
+}
+
+// logPathOf is the container's CRI log file, "" for none.
+func logPathOf(cfg *runtimeapi.ContainerConfig, sb *sandbox.Sandbox) string {
+	if cfg.GetLogPath() == "" || sb.Config.GetLogDirectory() == "" {
+		return ""
+	}
+	return filepath.Join(sb.Config.GetLogDirectory(), cfg.GetLogPath())
 }
 
 // earlyMonitor is a monitor being started in the background for a
@@ -452,6 +467,13 @@ func (c *Controller) watch(ctr *Container, monitorPid int) {
 		return
 	}
 	_ = c.Watcher.Watch(monitorPid, func() { c.recordExit(ctr) })
+}
+
+// watchOnly has the Watcher reap a monitor whose container is being undone.
+func (c *Controller) watchOnly(monitorPid int) {
+	if c.Watcher != nil && monitorPid > 0 {
+		_ = c.Watcher.Watch(monitorPid, func() {})
+	}
 }
 
 // recordExit reads the exit the monitor wrote and moves the container to

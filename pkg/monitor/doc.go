@@ -4,14 +4,19 @@
 //
 // # Process model
 //
-// Create runs the monitor binary with fds 0-2 on /dev/null, fd 3 the write
-// end of a sync pipe, and in a session of its own. That first process only
-// starts the real monitor (again in a new session) and exits, so the
-// monitor is reparented to init, or to the nearest child subreaper: it is
-// not the daemon's child, never needs the daemon to reap it, and lives on
-// when the daemon is killed or restarted. The monitor closes any inherited
-// descriptor above 3 that lacks FD_CLOEXEC, so it pins nothing of the
-// daemon's.
+// Create (or Start, for a monitor started while the bundle is still being
+// prepared) runs the monitor binary with fds 0-2 on /dev/null, fd 3 the
+// write end of a sync pipe (and with Start, fd 4 the read end of the go
+// pipe), in a session and process group of its own, with GOMAXPROCS=1. It
+// is the daemon's child: the daemon reaps it, through a Watcher (pidfd +
+// epoll) once it has created its container, directly when it has not.
+// When the daemon exits or restarts, the monitor is reparented to init, or
+// to the nearest child subreaper, and lives on: nothing the daemon's
+// session or process group gets reaches it. (An earlier version started it
+// through a first process that exited at once, so that it was never the
+// daemon's child; that cost a process start, some 3 ms, per container.) The
+// monitor closes any inherited descriptor above 4 that lacks FD_CLOEXEC, so
+// it pins nothing of the daemon's.
 //
 // The monitor makes itself a child subreaper, sets up the container's
 // stdio (pipes, or a pty whose master the runtime sends over a console

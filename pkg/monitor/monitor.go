@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -151,12 +150,11 @@ func Create(ctx context.Context, monitorBinary string, cfg Config) (*Info, error
 // bundle, then creates the container on Go. Exactly one of Go and Abandon
 // must be called.
 type Pending struct {
-	cfg        Config
-	cmd        *exec.Cmd
-	goPipe     *os.File // write end; closed by Go and Abandon
-	results    chan syncResult
-	waitStage1 func() error
-	syncPipe   *os.File
+	cfg      Config
+	cmd      *exec.Cmd
+	goPipe   *os.File // write end; closed by Go and Abandon
+	results  chan syncResult
+	syncPipe *os.File
 }
 
 // Start starts a monitor that waits, before it creates the container, for
@@ -197,6 +195,9 @@ func start(monitorBinary string, cfg Config, awaitGo bool) (*Pending, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, goR)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if os.Getenv("GOMAXPROCS") == "" {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1", protocol.AddedGOMAXPROCSEnv+"=1")
+	}
 	err = cmd.Start()
 	_ = w.Close()
 	if goR != nil {
@@ -210,10 +211,6 @@ func start(monitorBinary string, cfg Config, awaitGo bool) (*Pending, error) {
 		return nil, fmt.Errorf("start %s: %w", monitorBinary, err)
 	}
 	p.cmd = cmd
-	// The first stage exits as soon as it has started the monitor proper.
-	stage1 := make(chan error, 1)
-	go func() { stage1 <- cmd.Wait() }()
-	p.waitStage1 = sync.OnceValue(func() error { return <-stage1 })
 
 	go func() {
 		br := bufio.NewReader(r)
@@ -251,32 +248,34 @@ func (p *Pending) Go(ctx context.Context, more ...string) (*Info, error) {
 func (p *Pending) Abandon() {
 	_ = p.goPipe.Close()
 	defer p.syncPipe.Close()
-	defer func() { _ = p.waitStage1() }()
+	defer p.reap()
 	timeout := time.After(cancelGrace)
-	monitorPid := 0
 	for {
 		select {
 		case res := <-p.results:
 			if res.err != nil {
 				return // the monitor has exited: the sync pipe is closed
 			}
-			if res.msg.MonitorPid != 0 {
-				monitorPid = res.msg.MonitorPid
-			}
 		case <-timeout:
-			if monitorPid != 0 {
-				_ = syscall.Kill(-monitorPid, syscall.SIGKILL)
-			}
-			_ = p.cmd.Process.Kill()
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 			return
 		}
 	}
 }
 
+// reap waits for a monitor that has ended, or is ending, without having
+// created a container. (One that has created its container lives as long
+// as it: its end is the Watcher's business, which reaps it too.)
+func (p *Pending) reap() { _ = p.cmd.Wait() }
+
 // wait reads the monitor's reports until the container is created or not.
-func (p *Pending) wait(ctx context.Context) (*Info, error) {
+func (p *Pending) wait(ctx context.Context) (_ *Info, retErr error) {
 	defer p.syncPipe.Close()
-	defer func() { _ = p.waitStage1() }()
+	defer func() {
+		if retErr != nil {
+			p.reap()
+		}
+	}()
 	cfg := p.cfg
 	var (
 		info      Info
@@ -295,7 +294,7 @@ func (p *Pending) wait(ctx context.Context) (*Info, error) {
 				}
 				deleteContainer(cfg)
 				msg := "monitor exited without reporting"
-				if serr := p.waitStage1(); serr != nil {
+				if serr := p.cmd.Wait(); serr != nil {
 					msg += " (" + serr.Error() + ")"
 				}
 				if tail := lastLine(filepath.Join(cfg.StateDir, protocol.MonitorLogFile)); tail != "" {

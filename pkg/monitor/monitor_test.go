@@ -398,17 +398,20 @@ func TestSurvivesDaemonDeath(t *testing.T) {
 	if err := watcher.Watch(info.MonitorPid, func() { close(c.exited) }); err != nil {
 		t.Fatal(err)
 	}
-	// The monitor shares nothing with its daemon: other session, other
-	// process group, not its child.
+	// The monitor is the daemon's child (the daemon reaps it), in a
+	// session and process group of its own, so that nothing sent to the
+	// daemon's reaches it.
 	mSid, _ := unix.Getsid(info.MonitorPid)
 	hSid, _ := unix.Getsid(helper.Process.Pid)
-	if mSid == hSid || ppid(t, info.MonitorPid) == helper.Process.Pid {
+	if mSid == hSid || mSid != info.MonitorPid || ppid(t, info.MonitorPid) != helper.Process.Pid {
 		t.Fatalf("monitor sid %d ppid %d, helper pid %d sid %d", mSid, ppid(t, info.MonitorPid), helper.Process.Pid, hSid)
 	}
 	if err := helper.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = helper.Wait()
+	// Orphaned, it is adopted (here by this test, a subreaper) and goes on.
+	waitFor(t, 5*time.Second, "the monitor to be reparented", func() bool { return ppid(t, info.MonitorPid) != helper.Process.Pid })
 
 	c.runc(t, "start", c.id)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -47,6 +47,13 @@ const (
 // client.
 const SyncFd = 3
 
+// AddedGOMAXPROCSEnv is set to "1" in a monitor's environment when its
+// client added GOMAXPROCS=1 there (one P is all a monitor needs, and more
+// cost memory on big nodes; the Go runtime sizes its Ps before main runs,
+// so it must come from the environment). The monitor removes both before it
+// runs the OCI runtime, so that neither it nor the container inherits them.
+const AddedGOMAXPROCSEnv = "_CRI_RT_MONITOR_ADDED_GOMAXPROCS"
+
 // GoFd is the descriptor of the go pipe, which a monitor started with
 // --await-go reads before it creates the container: one line, a JSON array
 // of more flags (those only known once the bundle is ready, such as
