@@ -131,12 +131,10 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 	}
 	hashIn, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
 	sum := sha256.Sum256(append(hashIn, sb.ID...))
-	ctr := &Container{
-		Metadata: Metadata{ID: newID(), Name: MakeName(cfg.GetMetadata(), sb.Config.GetMetadata()),
-			ConfigHash: hex.EncodeToString(sum[:]), SandboxID: sb.ID, CreatedAt: time.Now().UTC()},
-		Config: cfg,
-		status: Status{State: StateCreating},
-		ready:  make(chan struct{}),
+	ctr, err := newContainer(Metadata{ID: newID(), Name: MakeName(cfg.GetMetadata(), sb.Config.GetMetadata()),
+		ConfigHash: hex.EncodeToString(sum[:]), SandboxID: sb.ID, CreatedAt: time.Now().UTC()}, cfg)
+	if err != nil {
+		return "", err
 	}
 	rt, err := c.Runtimes.Get(sb.RuntimeHandler)
 	if err != nil {

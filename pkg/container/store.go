@@ -26,7 +26,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cri-rt/cri-rt/pkg/store"
@@ -82,14 +81,13 @@ type Status struct {
 	Stopping bool `json:"-"`
 }
 
-// Container is one workload container.
+// Container is one workload container. Its status changes only through
+// Update (store.Object), which persists it first.
 type Container struct {
 	Metadata
 	Config *runtimeapi.ContainerConfig
+	store.Object[Metadata, Status]
 
-	store  *Store
-	mu     sync.RWMutex
-	status Status
 	// lifecycle orders Start against the recording of an exit, so that a
 	// container that exits at once is reported started before stopped.
 	lifecycle sync.Mutex
@@ -97,32 +95,10 @@ type Container struct {
 	err       error
 }
 
-// Status returns a copy of the current status.
-func (c *Container) Status() Status {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.status
-}
-
-// Update changes the status with fn and persists it; on error nothing changes.
-func (c *Container) Update(fn func(*Status) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := c.status
-	if err := fn(&st); err != nil {
-		return err
-	}
-	if err := c.store.persist(c, st); err != nil {
-		return err
-	}
-	c.status = st
-	return nil
-}
-
-type record struct {
-	Metadata Metadata        `json:"metadata"`
-	Config   json.RawMessage `json:"config"`
-	Status   Status          `json:"status"`
+// newContainer makes the in-memory container for a new request.
+func newContainer(md Metadata, cfg *runtimeapi.ContainerConfig) (*Container, error) {
+	c := &Container{Metadata: md, Config: cfg, ready: make(chan struct{})}
+	return c, c.Init(&c.Metadata, cfg, Status{State: StateCreating})
 }
 
 // Store holds the containers in memory and in bbolt.
@@ -134,15 +110,11 @@ type Store struct {
 func NewStore(db *bolt.DB) (*Store, error) {
 	st := &Store{}
 	idx, err := store.Open(db, "containers", "container", func(id string, v []byte) (*Container, string, error) {
-		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
+		c := &Container{Config: &runtimeapi.ContainerConfig{}, ready: make(chan struct{})}
+		if err := c.Decode(v, &c.Metadata, c.Config); err != nil {
 			return nil, "", err
 		}
-		cfg := &runtimeapi.ContainerConfig{}
-		if err := protojson.Unmarshal(r.Config, cfg); err != nil {
-			return nil, "", err
-		}
-		c := &Container{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
+		c.Attach(st, id)
 		close(c.ready)
 		return c, c.Name, nil
 	})
@@ -150,28 +122,16 @@ func NewStore(db *bolt.DB) (*Store, error) {
 	return st, err
 }
 
-func encode(c *Container, status Status) ([]byte, error) {
-	cfg, err := protojson.Marshal(c.Config)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(record{Metadata: c.Metadata, Config: cfg, Status: status})
-}
-
-func (st *Store) persist(c *Container, status Status) error {
-	b, err := encode(c, status)
-	if err != nil {
-		return err
-	}
-	return st.index.Put(c.ID, b)
-}
+// Put writes a container's record (for store.Object).
+func (st *Store) Put(id string, b []byte) error { return st.index.Put(id, b) }
 
 func (st *Store) reserve(c *Container) (*Container, bool, error) {
-	c.store = st
-	b, err := encode(c, c.status)
+	b, err := c.Encode()
 	if err != nil {
 		return nil, false, err
 	}
+	// Attached first: once reserved, others may Update it.
+	c.Attach(st, c.ID)
 	return st.index.Reserve(c.ID, c.Name, c, b)
 }
 

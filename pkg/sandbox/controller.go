@@ -146,11 +146,9 @@ func (c *Controller) Run(ctx context.Context, req *runtimeapi.RunPodSandboxReque
 	}
 	name := MakeName(md)
 	id := newID()
-	sb := &Sandbox{
-		Metadata: Metadata{ID: id, Name: name, ConfigHash: configHash(cfg, handler), RuntimeHandler: handler, CreatedAt: time.Now().UTC()},
-		Config:   cfg,
-		status:   Status{State: StateCreating},
-		ready:    make(chan struct{}),
+	sb, err := newSandbox(Metadata{ID: id, Name: name, ConfigHash: configHash(cfg, handler), RuntimeHandler: handler, CreatedAt: time.Now().UTC()}, cfg)
+	if err != nil {
+		return "", err
 	}
 	if !hostNetwork(cfg) {
 		sb.NetNSPath = filepath.Join(c.Config.State, "netns", id)
@@ -335,10 +333,12 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	if err := waitNetwork(); err != nil {
 		return stepErr("network", err)
 	}
-	if err := sb.Update(func(s *Status) error {
-		s.Pid = pid
-		return nil
-	}); err != nil {
+	if c.NRI == nil {
+		// One write for both: there is no step in between.
+		if err := sb.Update(func(s *Status) error { s.Pid, s.State = pid, StateReady; return nil }); err != nil {
+			return stepErr("record sandbox", err)
+		}
+	} else if err := sb.Update(func(s *Status) error { s.Pid = pid; return nil }); err != nil {
 		return stepErr("record sandbox", err)
 	}
 	if c.NRI != nil {
@@ -356,9 +356,9 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		if err := c.NRI.RunPodSandbox(ctx, sb); err != nil {
 			return stepErr("NRI", err)
 		}
-	}
-	if err := sb.Update(func(s *Status) error { s.State = StateReady; return nil }); err != nil {
-		return stepErr("record sandbox", err)
+		if err := sb.Update(func(s *Status) error { s.State = StateReady; return nil }); err != nil {
+			return stepErr("record sandbox", err)
+		}
 	}
 	c.watch(sb, pid)
 	logger.Info("Sandbox ready", "name", sb.Name, "ips", network.IPsOf(sb.Status().Network))
@@ -488,14 +488,18 @@ func (c *Controller) Stop(ctx context.Context, id string) error {
 		// containerd does.
 		c.NRI.StopPodSandbox(ctx, sb)
 	}
-	if err := c.releaseNetwork(ctx, sb); err != nil {
+	released, err := c.releaseNetwork(ctx, sb)
+	if err != nil {
 		return err
 	}
 	if shm := filepath.Join(c.Dir(sb.ID), "shm"); !hostIPC(sb.Config) {
 		_ = mount.UnmountAll(shm)
 	}
 	changed := false
+	// One write records both the stop and the release of the network (a
+	// retry after a failed write repeats CNI DEL, which is idempotent).
 	if err := sb.Update(func(s *Status) error {
+		s.NetworkReleased = s.NetworkReleased || released
 		if s.State != StateNotReady || s.StoppedAt.IsZero() {
 			s.StoppedAt = time.Now().UTC()
 		}
@@ -544,10 +548,11 @@ func watchedPid(st Status) int {
 }
 
 // releaseNetwork runs CNI DEL once (with an empty netns path if the
-// namespace is gone, so the IP is still released) and unpins the netns.
-func (c *Controller) releaseNetwork(ctx context.Context, sb *Sandbox) error {
+// namespace is gone, so the IP is still released) and unpins the netns. It
+// reports whether the network is released, for the caller to record.
+func (c *Controller) releaseNetwork(ctx context.Context, sb *Sandbox) (bool, error) {
 	if sb.NetNSPath == "" {
-		return nil
+		return false, nil
 	}
 	st := sb.Status()
 	if !st.NetworkReleased && st.Network != nil {
@@ -557,13 +562,13 @@ func (c *Controller) releaseNetwork(ctx context.Context, sb *Sandbox) error {
 		}
 		pod, _ := c.cniPod(sb, nsPath)
 		if err := c.Network.Teardown(ctx, pod, st.Network); err != nil {
-			return fmt.Errorf("releasing the network of sandbox %s: %w", sb.ID, err)
+			return false, fmt.Errorf("releasing the network of sandbox %s: %w", sb.ID, err)
 		}
 	}
 	if err := netns.Remove(sb.NetNSPath); err != nil {
-		return err
+		return false, err
 	}
-	return sb.Update(func(s *Status) error { s.NetworkReleased = true; return nil })
+	return true, nil
 }
 
 // Remove stops the sandbox if needed and removes it with its containers,

@@ -25,11 +25,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protojson"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cri-rt/cri-rt/pkg/network"
@@ -73,47 +71,23 @@ type Status struct {
 	Overhead  json.RawMessage `json:"overhead,omitempty"`
 }
 
-// Sandbox is one pod sandbox.
+// Sandbox is one pod sandbox. Its status changes only through Update
+// (store.Object), which persists it first.
 type Sandbox struct {
 	Metadata
 	// Config is the request it was created from (immutable).
 	Config *runtimeapi.PodSandboxConfig
+	store.Object[Metadata, Status]
 
-	store  *Store
-	mu     sync.RWMutex
-	status Status
 	// ready is closed when creation has finished, successfully or not.
 	ready chan struct{}
 	err   error
 }
 
-// Status returns a copy of the current status.
-func (s *Sandbox) Status() Status {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.status
-}
-
-// Update changes the status with fn and persists it; on error nothing changes.
-func (s *Sandbox) Update(fn func(*Status) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.status
-	if err := fn(&st); err != nil {
-		return err
-	}
-	if err := s.store.persist(s, st); err != nil {
-		return err
-	}
-	s.status = st
-	return nil
-}
-
-// record is the persisted form.
-type record struct {
-	Metadata Metadata        `json:"metadata"`
-	Config   json.RawMessage `json:"config"`
-	Status   Status          `json:"status"`
+// newSandbox makes the in-memory sandbox for a new request.
+func newSandbox(md Metadata, cfg *runtimeapi.PodSandboxConfig) (*Sandbox, error) {
+	sb := &Sandbox{Metadata: md, Config: cfg, ready: make(chan struct{})}
+	return sb, sb.Init(&sb.Metadata, cfg, Status{State: StateCreating})
 }
 
 // Store holds the sandboxes in memory and in bbolt.
@@ -125,15 +99,11 @@ type Store struct {
 func NewStore(db *bolt.DB) (*Store, error) {
 	st := &Store{}
 	idx, err := store.Open(db, "sandboxes", "sandbox", func(id string, v []byte) (*Sandbox, string, error) {
-		var r record
-		if err := json.Unmarshal(v, &r); err != nil {
+		sb := &Sandbox{Config: &runtimeapi.PodSandboxConfig{}, ready: make(chan struct{})}
+		if err := sb.Decode(v, &sb.Metadata, sb.Config); err != nil {
 			return nil, "", err
 		}
-		cfg := &runtimeapi.PodSandboxConfig{}
-		if err := protojson.Unmarshal(r.Config, cfg); err != nil {
-			return nil, "", err
-		}
-		sb := &Sandbox{Metadata: r.Metadata, Config: cfg, store: st, status: r.Status, ready: make(chan struct{})}
+		sb.Attach(st, id)
 		close(sb.ready)
 		return sb, sb.Name, nil
 	})
@@ -141,30 +111,18 @@ func NewStore(db *bolt.DB) (*Store, error) {
 	return st, err
 }
 
-func encode(sb *Sandbox, status Status) ([]byte, error) {
-	cfg, err := protojson.Marshal(sb.Config)
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(record{Metadata: sb.Metadata, Config: cfg, Status: status})
-}
-
-func (st *Store) persist(sb *Sandbox, status Status) error {
-	b, err := encode(sb, status)
-	if err != nil {
-		return err
-	}
-	return st.index.Put(sb.ID, b)
-}
+// Put writes a sandbox's record (for store.Object).
+func (st *Store) Put(id string, b []byte) error { return st.index.Put(id, b) }
 
 // reserve registers a new sandbox under its name. If the name is taken,
 // it returns the existing sandbox and false.
 func (st *Store) reserve(sb *Sandbox) (*Sandbox, bool, error) {
-	sb.store = st
-	b, err := encode(sb, sb.status)
+	b, err := sb.Encode()
 	if err != nil {
 		return nil, false, err
 	}
+	// Attached first: once reserved, others may Update it.
+	sb.Attach(st, sb.ID)
 	return st.index.Reserve(sb.ID, sb.Name, sb, b)
 }
 
