@@ -2,7 +2,6 @@ package container
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -34,8 +33,10 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/oci"
 	"github.com/cri-rt/cri-rt/pkg/ociruntime"
 	"github.com/cri-rt/cri-rt/pkg/oom"
+	"github.com/cri-rt/cri-rt/pkg/rollback"
 	"github.com/cri-rt/cri-rt/pkg/sandbox"
 	"github.com/cri-rt/cri-rt/pkg/snapshot"
+	"github.com/cri-rt/cri-rt/pkg/store"
 )
 
 // NRIHooks tells Node Resource Interface plugins (pkg/nri) of a
@@ -106,12 +107,6 @@ func (c *Controller) MonitorDir(id string) string { return filepath.Join(c.Dir(i
 
 func snapshotKey(id string) string { return "container-" + id }
 
-func newID() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // Create creates a container in a sandbox; it is started by Start. A retry
 // of a request still in progress gets the same container.
 func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainerRequest) (string, error) {
@@ -131,7 +126,7 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 	}
 	hashIn, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
 	sum := sha256.Sum256(append(hashIn, sb.ID...))
-	ctr, err := newContainer(Metadata{ID: newID(), Name: MakeName(cfg.GetMetadata(), sb.Config.GetMetadata()),
+	ctr, err := newContainer(Metadata{ID: store.NewID(), Name: MakeName(cfg.GetMetadata(), sb.Config.GetMetadata()),
 		ConfigHash: hex.EncodeToString(sum[:]), SandboxID: sb.ID, CreatedAt: time.Now().UTC()}, cfg)
 	if err != nil {
 		return "", err
@@ -192,22 +187,13 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 	}
 }
 
-type undo []func()
-
-func (u *undo) push(f func()) { *u = append(*u, f) }
-func (u undo) run() {
-	for i := len(u) - 1; i >= 0; i-- {
-		u[i]()
-	}
-}
-
 func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.Sandbox, sbCfg *runtimeapi.PodSandboxConfig, rt *ociruntime.Runtime, mon *earlyMonitor) (retErr error) {
 	logger := klog.FromContext(ctx)
 	cfg := ctr.Config
-	var rollback undo
+	var undo rollback.Stack
 	defer func() {
 		if retErr != nil {
-			rollback.run()
+			undo.Run()
 			if err := c.Store.Delete(ctr.ID); err != nil {
 				logger.Error(err, "Removing the record of a failed container")
 			}
@@ -219,8 +205,8 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	}
 	dir := c.Dir(ctr.ID)
 	rootfs := filepath.Join(dir, "rootfs")
-	rollback.push(func() { _ = os.RemoveAll(dir) })
-	rollback.push(mon.abandon)
+	undo.Push(func() { _ = os.RemoveAll(dir) })
+	undo.Push(mon.abandon)
 	if err := os.MkdirAll(rootfs, 0o711); err != nil {
 		return err
 	}
@@ -238,7 +224,7 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	if err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
-	rollback.push(func() { _ = c.Snapshots.Remove(snapshotKey(ctr.ID)) })
+	undo.Push(func() { _ = c.Snapshots.Remove(snapshotKey(ctr.ID)) })
 	podUserns, err := oci.UserNamespaceFromCRI(sb.Config.GetLinux().GetSecurityContext().GetNamespaceOptions().GetUsernsOptions())
 	if err != nil {
 		return err
@@ -249,7 +235,7 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	if err := mount.All(ms, rootfs); err != nil {
 		return fmt.Errorf("rootfs: %w", err)
 	}
-	rollback.push(func() { _ = mount.UnmountAll(rootfs) })
+	undo.Push(func() { _ = mount.UnmountAll(rootfs) })
 
 	for _, p := range oci.HostPathsToCreate(cfg) {
 		// kubelet expects a missing host path of a bind mount to be created
@@ -259,7 +245,7 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		}
 	}
 
-	imageVolumes, imageVolumeRefs, err := c.prepareImageVolumes(ctx, ctr.ID, cfg, &rollback)
+	imageVolumes, imageVolumeRefs, err := c.prepareImageVolumes(ctx, ctr.ID, cfg, &undo)
 	if err != nil {
 		return err
 	}
@@ -309,7 +295,7 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 		// plugins that accepted it.
 		unblock := c.NRI.BlockSync()
 		defer unblock()
-		rollback.push(func() {
+		undo.Push(func() {
 			c.NRI.StopContainer(context.WithoutCancel(ctx), ctr)
 			c.NRI.RemoveContainer(context.WithoutCancel(ctx), ctr)
 		})
@@ -357,7 +343,7 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	if err != nil {
 		return err
 	}
-	rollback.push(func() {
+	undo.Push(func() {
 		// The monitor is our child: have it reaped when it ends.
 		c.watchOnly(info.MonitorPid)
 		_ = rt.Delete(context.WithoutCancel(ctx), ctr.ID, true)

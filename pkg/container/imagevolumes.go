@@ -13,6 +13,7 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/cri-rt/cri-rt/pkg/mount"
+	"github.com/cri-rt/cri-rt/pkg/rollback"
 )
 
 // imageVolumesDir holds the mount points of a container's image volumes.
@@ -27,7 +28,7 @@ func imageVolumeKey(id string, n int) string { return "imagevol-" + id + "-" + s
 // rootfs, or its sub-path) and container path -> image ID. Each image gets
 // its own writable-layer snapshot, mounted read-only, so that the image's
 // layers are held while the container exists.
-func (c *Controller) prepareImageVolumes(ctx context.Context, id string, cfg *runtimeapi.ContainerConfig, rollback *undo) (map[string]string, map[string]string, error) {
+func (c *Controller) prepareImageVolumes(ctx context.Context, id string, cfg *runtimeapi.ContainerConfig, undo *rollback.Stack) (map[string]string, map[string]string, error) {
 	vols, refs := map[string]string{}, map[string]string{}
 	for n, m := range cfg.GetMounts() {
 		if m.GetImage().GetImage() == "" {
@@ -43,7 +44,7 @@ func (c *Controller) prepareImageVolumes(ctx context.Context, id string, cfg *ru
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", field, err)
 		}
-		rollback.push(func() { _ = c.Snapshots.Remove(key) })
+		undo.Push(func() { _ = c.Snapshots.Remove(key) })
 		target := filepath.Join(c.imageVolumesDir(id), strconv.Itoa(n))
 		if err := os.MkdirAll(target, 0o700); err != nil {
 			return nil, nil, err
@@ -54,7 +55,7 @@ func (c *Controller) prepareImageVolumes(ctx context.Context, id string, cfg *ru
 		if err := mount.All(ms, target); err != nil {
 			return nil, nil, fmt.Errorf("%s: mounting image %s: %w", field, img.ID, err)
 		}
-		rollback.push(func() { _ = mount.UnmountAll(target) })
+		undo.Push(func() { _ = mount.UnmountAll(target) })
 		src := target
 		if sub := m.GetImageSubPath(); sub != "" {
 			p, err := securejoin.SecureJoin(target, sub)

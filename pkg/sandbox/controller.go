@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -31,7 +30,9 @@ import (
 	"github.com/cri-rt/cri-rt/pkg/oci"
 	"github.com/cri-rt/cri-rt/pkg/ociruntime"
 	"github.com/cri-rt/cri-rt/pkg/oom"
+	"github.com/cri-rt/cri-rt/pkg/rollback"
 	"github.com/cri-rt/cri-rt/pkg/snapshot"
+	"github.com/cri-rt/cri-rt/pkg/store"
 )
 
 // Containers is what the sandbox controller needs of the container
@@ -102,12 +103,6 @@ func (c *Controller) Dir(id string) string { return filepath.Join(c.Config.State
 // sandboxes made by earlier versions of cri-rt have.
 func (c *Controller) MonitorDir(id string) string { return filepath.Join(c.Dir(id), "monitor") }
 
-func newID() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 func configHash(cfg *runtimeapi.PodSandboxConfig, handler string) string {
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
 	h := sha256.Sum256(append(b, handler...))
@@ -145,7 +140,7 @@ func (c *Controller) Run(ctx context.Context, req *runtimeapi.RunPodSandboxReque
 		return "", fmt.Errorf("runtime handler %q does not support user namespaces (idmapped mounts): %w", rt.Name, errdefs.ErrInvalidArgument)
 	}
 	name := MakeName(md)
-	id := newID()
+	id := store.NewID()
 	sb, err := newSandbox(Metadata{ID: id, Name: name, ConfigHash: configHash(cfg, handler), RuntimeHandler: handler, CreatedAt: time.Now().UTC()}, cfg)
 	if err != nil {
 		return "", err
@@ -192,25 +187,15 @@ func (c *Controller) Run(ctx context.Context, req *runtimeapi.RunPodSandboxReque
 	}
 }
 
-// undo is a stack of rollback steps.
-type undo []func()
-
-func (u *undo) push(f func()) { *u = append(*u, f) }
-func (u undo) run() {
-	for i := len(u) - 1; i >= 0; i-- {
-		u[i]()
-	}
-}
-
 func stepErr(step string, err error) error { return fmt.Errorf("%s: %w", step, err) }
 
 func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	logger := klog.FromContext(ctx)
 	cfg := sb.Config
-	var rollback undo
+	var undo rollback.Stack
 	defer func() {
 		if retErr != nil {
-			rollback.run()
+			undo.Run()
 			if err := c.Store.Delete(sb.ID); err != nil {
 				logger.Error(err, "Removing the record of a failed sandbox")
 			}
@@ -239,7 +224,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o711); err != nil {
 		return stepErr("sandbox dir", err)
 	}
-	rollback.push(func() { _ = os.RemoveAll(dir) })
+	undo.Push(func() { _ = os.RemoveAll(dir) })
 	files, err := writeFiles(dir, cfg)
 	if err != nil {
 		return stepErr("sandbox files", err)
@@ -259,9 +244,9 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		if err := netns.New(sb.NetNSPath); err != nil {
 			return stepErr("network namespace", err)
 		}
-		rollback.push(func() { _ = netns.Remove(sb.NetNSPath) })
+		undo.Push(func() { _ = netns.Remove(sb.NetNSPath) })
 		lap("netns")
-		netDone = c.setupNetwork(ctx, sb, &rollback)
+		netDone = c.setupNetwork(ctx, sb, &undo)
 	}
 	// waitNetwork is called once on every path below: the rollback must not
 	// run before the setup has ended (it tears down what the setup did).
@@ -281,7 +266,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		if err := mountShm(shm); err != nil {
 			return stepErr("/dev/shm", err)
 		}
-		rollback.push(func() { _ = mount.UnmountAll(shm) })
+		undo.Push(func() { _ = mount.UnmountAll(shm) })
 	}
 	rootfs := filepath.Join(dir, "rootfs")
 	// Writable, as the runtime creates mount points (/proc, /dev, ...) in it.
@@ -289,14 +274,14 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	if err != nil {
 		return stepErr("sandbox rootfs", err)
 	}
-	rollback.push(func() { _ = c.Snapshots.Remove(snapshotKey(sb.ID)) })
+	undo.Push(func() { _ = c.Snapshots.Remove(snapshotKey(sb.ID)) })
 	if err := ownUpperByPodRoot(c.Snapshots, snapshotKey(sb.ID), userns); err != nil {
 		return stepErr("sandbox rootfs", err)
 	}
 	if err := mount.All(ms, rootfs); err != nil {
 		return stepErr("sandbox rootfs", err)
 	}
-	rollback.push(func() { _ = mount.UnmountAll(rootfs) })
+	undo.Push(func() { _ = mount.UnmountAll(rootfs) })
 
 	lap("rootfs")
 	rt, _ := c.Runtimes.Get(sb.RuntimeHandler)
@@ -316,7 +301,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 	// pause has no monitor: its output is nothing and its exit status
 	// means nothing; the daemon watches it through a pidfd (see watch).
 	pidFile := filepath.Join(dir, pausePidFile)
-	rollback.push(func() {
+	undo.Push(func() {
 		_ = rt.Delete(context.WithoutCancel(ctx), sb.ID, true)
 	})
 	if err := rt.Create(ctx, sb.ID, dir, pidFile, filepath.Join(dir, runtimeLogFile)); err != nil {
@@ -349,7 +334,7 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 		// that accepted it.
 		unblock := c.NRI.BlockSync()
 		defer unblock()
-		rollback.push(func() {
+		undo.Push(func() {
 			c.NRI.StopPodSandbox(context.WithoutCancel(ctx), sb)
 			c.NRI.RemovePodSandbox(context.WithoutCancel(ctx), sb)
 		})
@@ -369,14 +354,14 @@ func (c *Controller) create(ctx context.Context, sb *Sandbox) (retErr error) {
 // the attachment before anything else can fail, so that whatever happens
 // next (a failed create, a crash), the network is released. Its teardown
 // is pushed on the rollback. The channel gets the outcome.
-func (c *Controller) setupNetwork(ctx context.Context, sb *Sandbox, rollback *undo) <-chan error {
+func (c *Controller) setupNetwork(ctx context.Context, sb *Sandbox, undo *rollback.Stack) <-chan error {
 	logger := klog.FromContext(ctx)
 	done := make(chan error, 1)
 	var (
 		pod network.Pod
 		att *network.Attachment
 	)
-	rollback.push(func() {
+	undo.Push(func() {
 		// Runs after the create's own wait (the rollback runs from a
 		// deferred func registered before it): att is final.
 		if att == nil {

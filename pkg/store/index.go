@@ -5,6 +5,8 @@
 package store
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +14,14 @@ import (
 	"github.com/containerd/errdefs"
 	bolt "go.etcd.io/bbolt"
 )
+
+// NewID returns a new object ID: 64 hex digits, random, as the anchors'
+// sandbox and container IDs are.
+func NewID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // Index is the in-memory and on-disk index of one kind of object.
 type Index[T any] struct {
