@@ -135,6 +135,11 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 	if err != nil {
 		return "", err
 	}
+	// The container's dir first, with its mode: the monitor would make it
+	// 0700, which a user-namespaced pod's root could not traverse.
+	if err := os.MkdirAll(filepath.Join(c.Dir(ctr.ID), "rootfs"), 0o711); err != nil {
+		return "", err
+	}
 	// The monitor starts first, and gets ready while the record is
 	// written and the bundle prepared (starting a process costs
 	// milliseconds); it creates the container when told to, in create.
@@ -207,9 +212,6 @@ func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.San
 	rootfs := filepath.Join(dir, "rootfs")
 	undo.Push(func() { _ = os.RemoveAll(dir) })
 	undo.Push(mon.abandon)
-	if err := os.MkdirAll(rootfs, 0o711); err != nil {
-		return err
-	}
 	logPath := logPathOf(cfg, sb)
 
 	img, err := c.Images.Get(cfg.GetImage().GetImage())
