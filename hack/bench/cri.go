@@ -10,6 +10,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 )
 
 // podSeq numbers pods across runtimes and passes: names and UIDs stay
@@ -196,14 +198,14 @@ func (in *instance) teardown(ctx context.Context, p *pod) error {
 func (in *instance) pull(ctx context.Context, ref string) (time.Duration, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
-	resetPeakRSS(in.proc.pid())
+	benchkit.ResetPeakRSS(in.proc.Pid())
 	start := time.Now()
 	_, err := in.img.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
 	d := time.Since(start)
 	if err != nil {
 		return 0, 0, fmt.Errorf("PullImage %s: %w", ref, err)
 	}
-	return d, peakRSS(in.proc.pid()), nil
+	return d, benchkit.PeakRSS(in.proc.Pid()), nil
 }
 
 // execSync times ExecSync of /bin/true.

@@ -435,26 +435,3 @@ func measureFloors(ctx context.Context, f *floor, opts options, pass int, res re
 	progress(fmt.Sprintf("floor, pass %d: pod %s, container %s", pass+1, res.fmtP50("runpod"), res.fmtP50("createstart")))
 	return nil
 }
-
-// timeCurl downloads urls to /dev/null, one after another or all at once
-// (hack/pullbench's transfer floor).
-func timeCurl(ctx context.Context, urls []string, parallel bool) (time.Duration, error) {
-	start := time.Now()
-	errs := make([]error, len(urls))
-	var wg sync.WaitGroup
-	for i, u := range urls {
-		get := func() {
-			out, err := exec.CommandContext(ctx, "curl", "-sS", "--fail", "-o", "/dev/null", u).CombinedOutput()
-			if err != nil {
-				errs[i] = fmt.Errorf("curl %s: %v: %s", u, err, strings.TrimSpace(string(out)))
-			}
-		}
-		if parallel {
-			wg.Go(get)
-		} else {
-			get()
-		}
-	}
-	wg.Wait()
-	return time.Since(start), errors.Join(errs...)
-}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 	"github.com/cri-rt/cri-rt/pkg/imagebuild"
 )
 
@@ -19,23 +20,16 @@ import (
 // internet.
 const registryName = "bench.registry.test"
 
-// newLayerMB is the size of the one layer the second big image does not
-// share with the first: an application update on a cached base.
-const newLayerMB = 50
-
-// genVersion names the layer cache; bump it when gen.go changes output.
-const genVersion = 1
-
 // images are the references the benchmark uses, all on registryName.
 type images struct {
 	pause   string // the sandbox image (the project's pause program)
 	app     string // busybox applets + hack/bench/app, the container image
 	big     string // the pull image
 	big2    string // big's first n-1 layers + one new layer
-	bigImg  *image
-	bigImg2 *image
+	bigImg  *benchkit.Image
+	bigImg2 *benchkit.Image
 	info    string // describes the big images
-	newL    *layer
+	newL    *benchkit.Layer
 }
 
 // busyboxApplets are linked in the app image (test/framework's set).
@@ -108,18 +102,14 @@ func buildImage(cfg imagebuild.Config, entries []imagebuild.Entry) (*imagebuild.
 // cache directory unless an earlier run left them there (the same seed
 // gives the same bytes, so they are reused rather than regenerated).
 func bigImages(ctx context.Context, cacheDir string, opts options) (*images, error) {
-	dir := filepath.Join(cacheDir, fmt.Sprintf("bench-layers-v%d-seed%d-%dMBx%d+%dMB", genVersion, opts.seed, opts.sizeMB, opts.layers, newLayerMB))
-	layers, took, cached, err := cachedLayers(ctx, dir, opts)
+	spec := benchkit.PullSpec{Seed: opts.seed, SizeMB: opts.sizeMB, Layers: opts.layers}
+	dir := filepath.Join(cacheDir, spec.CacheDirName())
+	layers, took, cached, err := cachedLayers(ctx, dir, spec)
 	if err != nil {
 		return nil, err
 	}
 	n := opts.layers
-	img, err := newImage("1", layers[:n])
-	if err != nil {
-		return nil, err
-	}
-	shared := append(layers[:n-1:n-1], layers[n])
-	img2, err := newImage("2", shared)
+	img, img2, err := benchkit.NewPullImages(layers)
 	if err != nil {
 		return nil, err
 	}
@@ -131,14 +121,16 @@ func bigImages(ctx context.Context, cacheDir string, opts options) (*images, err
 	info := fmt.Sprintf("%d layers, %.0f MB tar, %.0f MB gzip; :2 shares %d of them and adds one of %.0f MB tar, %.0f MB gzip (%s)",
 		n, float64(u)/1e6, float64(c)/1e6, n-1, float64(layers[n].USize)/1e6, float64(layers[n].Size)/1e6, how)
 	return &images{
-		big: registryName + "/" + repoName + ":1", big2: registryName + "/" + repoName + ":2",
+		big: registryName + "/" + benchkit.RepoName + ":1", big2: registryName + "/" + benchkit.RepoName + ":2",
 		bigImg: img, bigImg2: img2, info: info, newL: layers[n],
 	}, nil
 }
 
-func cachedLayers(ctx context.Context, dir string, opts options) (ls []*layer, took time.Duration, cached bool, err error) {
+// cachedLayers returns the layers of spec from dir, generating them there
+// first unless an earlier run did.
+func cachedLayers(ctx context.Context, dir string, spec benchkit.PullSpec) (ls []*benchkit.Layer, took time.Duration, cached bool, err error) {
 	index := filepath.Join(dir, "layers.json")
-	if b, err := os.ReadFile(index); err == nil && json.Unmarshal(b, &ls) == nil && len(ls) == opts.layers+1 && layersPresent(dir, ls) {
+	if b, err := os.ReadFile(index); err == nil && json.Unmarshal(b, &ls) == nil && len(ls) == spec.Layers+1 && layersPresent(dir, ls) {
 		for _, l := range ls {
 			l.Path = filepath.Join(dir, l.Path)
 		}
@@ -149,24 +141,15 @@ func cachedLayers(ctx context.Context, dir string, opts options) (ls []*layer, t
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, 0, false, err
 	}
-	per := int64(opts.sizeMB) * 1e6 / int64(opts.layers)
-	var specs []layerSpec
-	for i := range opts.layers + 1 {
-		s := layerSpec{idx: i, seed: opts.seed*1000 + uint64(i), target: per}
-		if i == opts.layers {
-			s.target = newLayerMB * 1e6
-		}
-		specs = append(specs, s)
-	}
-	progress(fmt.Sprintf("generating %d + 1 layers (%d MB + %d MB) into %s", opts.layers, opts.sizeMB, newLayerMB, dir))
+	progress(fmt.Sprintf("generating %d + 1 layers (%d MB + %d MB) into %s", spec.Layers, spec.SizeMB, benchkit.NewLayerMB, dir))
 	start := time.Now()
-	ls, err = generateLayers(ctx, tmp, specs, vocabulary(opts.seed))
+	ls, err = spec.GenerateLayers(ctx, tmp)
 	if err != nil {
 		_ = os.RemoveAll(tmp)
 		return nil, 0, false, err
 	}
 	took = time.Since(start)
-	rel := make([]layer, len(ls))
+	rel := make([]benchkit.Layer, len(ls))
 	for i, l := range ls {
 		rel[i] = *l
 		rel[i].Path = filepath.Base(l.Path)
@@ -185,7 +168,7 @@ func cachedLayers(ctx context.Context, dir string, opts options) (ls []*layer, t
 	return ls, took, false, nil
 }
 
-func layersPresent(dir string, ls []*layer) bool {
+func layersPresent(dir string, ls []*benchkit.Layer) bool {
 	for _, l := range ls {
 		st, err := os.Stat(filepath.Join(dir, l.Path))
 		if err != nil || st.Size() != l.Size || strings.Contains(l.Path, "/") {

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 )
 
 type options struct {
@@ -250,7 +252,7 @@ func run(ctx context.Context, opts options) (err error) {
 	// binaries measured are copies taken now.
 	for _, d := range defs {
 		if d.flavor == flavorCrirt {
-			dir := mkdir(work, "bin")
+			dir := benchkit.Mkdir(work, "bin")
 			for _, b := range []string{filepath.Base(d.bin), "cri-rt-monitor"} {
 				if err := copyFile(filepath.Join(filepath.Dir(d.bin), b), filepath.Join(dir, b)); err != nil {
 					return err
@@ -260,7 +262,7 @@ func run(ctx context.Context, opts options) (err error) {
 		}
 	}
 	e := &env{work: work, runc: opts.runc, cniBin: opts.cniBin, certsDir: filepath.Join(work, "certs.d"), keep: opts.keep}
-	loadBefore := loadAvg()
+	loadBefore := benchkit.LoadAvg()
 	begin := time.Now()
 	load := sampleLoad(ctx)
 
@@ -281,7 +283,7 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	progress("starting docker-registry and pushing the images")
-	reg, err := startRegistry(ctx, mkdir(work, "registry"))
+	reg, err := benchkit.StartRegistry(ctx, benchkit.Mkdir(work, "registry"))
 	if err != nil {
 		return err
 	}
@@ -289,7 +291,7 @@ func run(ctx context.Context, opts options) (err error) {
 	if imgs.pause, imgs.app, err = pushSmallImages(ctx, reg.Host, pauseBin, appBin); err != nil {
 		return err
 	}
-	for _, im := range []*image{imgs.bigImg, imgs.bigImg2} {
+	for _, im := range []*benchkit.Image{imgs.bigImg, imgs.bigImg2} {
 		if err := reg.Push(ctx, im); err != nil {
 			return fmt.Errorf("pushing %s: %w", im.Tag, err)
 		}
@@ -335,24 +337,24 @@ func run(ctx context.Context, opts options) (err error) {
 	fresh := imgs.bigImg2.Layers[len(all)-1:]
 	var seq []float64
 	for r := range opts.pullRuns {
-		d, err := timeCurl(ctx, blobURLs(reg, all), true)
+		d, err := benchkit.TimeCurl(ctx, reg.BlobURLs(all), true)
 		if err != nil {
 			return err
 		}
 		floorRes.addDur("pullcold", d)
-		d, err = timeCurl(ctx, blobURLs(reg, all), false)
+		d, err = benchkit.TimeCurl(ctx, reg.BlobURLs(all), false)
 		if err != nil {
 			return err
 		}
 		seq = append(seq, d.Seconds())
-		d, err = timeCurl(ctx, blobURLs(reg, fresh), false)
+		d, err = benchkit.TimeCurl(ctx, reg.BlobURLs(fresh), false)
 		if err != nil {
 			return err
 		}
 		floorRes.addDur("pullshared", d)
 		dst := filepath.Join(work, "untar")
-		syncDisks()
-		d, err = timeUntar(ctx, layerPaths(all), dst)
+		benchkit.SyncDisks()
+		d, err = benchkit.TimeUntar(ctx, benchkit.LayerPaths(all), dst)
 		if err != nil {
 			return err
 		}
@@ -360,7 +362,7 @@ func run(ctx context.Context, opts options) (err error) {
 		if err := os.RemoveAll(dst); err != nil {
 			return err
 		}
-		syncDisks()
+		benchkit.SyncDisks()
 		for k := range defs {
 			def := defs[(k+r)%len(defs)]
 			if err := pullRun(ctx, def, e, r+1, res[def.key]); err != nil {
@@ -380,12 +382,12 @@ func run(ctx context.Context, opts options) (err error) {
 
 	cmdline := opts.command
 	if cmdline == "" {
-		cmdline = commandLine()
+		cmdline = benchkit.CommandLine("go run ./hack/bench")
 	}
 	header := [][2]string{
 		{"command", cmdline},
 		{"date", time.Now().UTC().Format("2006-01-02 15:04 UTC") + fmt.Sprintf(" (%.1f min)", time.Since(begin).Minutes())},
-		{"machine", fmt.Sprintf("%s; 1-min load average %s before, %s during the run (every 10 s), %s after; work dir on %s", machineInfo(), loadBefore, load(), loadAvg(), fsInfo(work))},
+		{"machine", fmt.Sprintf("%s; 1-min load average %s before, %s during the run (every 10 s), %s after; work dir on %s", machineInfo(), loadBefore, load(), benchkit.LoadAvg(), benchkit.FSInfo(work))},
 	}
 	for _, d := range defs {
 		header = append(header, [2]string{d.name, describeRuntime(d)})
@@ -409,22 +411,6 @@ func run(ctx context.Context, opts options) (err error) {
 		progress("wrote " + opts.out)
 	}
 	return nil
-}
-
-func layerPaths(ls []*layer) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = l.Path
-	}
-	return out
-}
-
-func blobURLs(reg *registry, ls []*layer) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = reg.BlobURL(l.Digest)
-	}
-	return out
 }
 
 func methodNote(o options, curlSeq float64) string {
@@ -523,9 +509,9 @@ func finalCleanup(work string, opts options, defs []*runtimeDef, hostDirs []stri
 		errs = append(errs, fmt.Errorf("processes left under %s: %v (killed)", work, pids))
 		time.Sleep(200 * time.Millisecond)
 	}
-	if m := mountsBelow(work); len(m) > 0 {
+	if m := benchkit.MountsBelow(work); len(m) > 0 {
 		errs = append(errs, fmt.Errorf("%d mount(s) left under %s (unmounted): %v", len(m), work, m))
-		errs = append(errs, unmountBelow(work))
+		errs = append(errs, benchkit.UnmountBelow(work))
 	}
 	cleanupHost(append(slices.Clone(defs), &runtimeDef{key: "floor"}))
 	for _, d := range hostDirs {
@@ -549,56 +535,18 @@ func finalCleanup(work string, opts options, defs []*runtimeDef, hostDirs []stri
 	return nil
 }
 
-func mkdir(parent, name string) string {
-	p := filepath.Join(parent, name)
-	_ = os.MkdirAll(p, 0o755)
-	return p
-}
-
 func progress(msg string) {
 	fmt.Fprintf(os.Stderr, "bench: %s\n", msg)
 }
 
-func syncDisks() { unix.Sync() }
-
-// commandLine is how the benchmark was started; under go run the binary
-// is a temporary one, so the go run form is shown instead.
-func commandLine() string {
-	prog := os.Args[0]
-	if strings.Contains(prog, "go-build") {
-		prog = "go run ./hack/bench"
-	}
-	args := []string{prog}
-	for _, a := range os.Args[1:] {
-		args = append(args, shellQuote(a))
-	}
-	return strings.Join(args, " ")
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
+// machineInfo describes the machine, with its cgroup version and Go.
 func machineInfo() string {
-	var u unix.Utsname
-	kernel := "unknown"
-	if unix.Uname(&u) == nil {
-		kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
-	}
-	var si unix.Sysinfo_t
-	mem := ""
-	if unix.Sysinfo(&si) == nil {
-		mem = fmt.Sprintf(", %.1f GiB RAM", float64(si.Totalram)*float64(si.Unit)/(1<<30))
-	}
 	cg := "cgroup v1"
 	var st unix.Statfs_t
 	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
 		cg = "cgroup v2"
 	}
-	return fmt.Sprintf("%d cores (%s)%s, %s, %s, Go %s", runtime.NumCPU(), cpuModel(), mem, kernel, cg, runtime.Version())
+	return benchkit.MachineInfo("cores", cg, "Go "+runtime.Version())
 }
 
 // sampleLoad reads the load average every 10 s until ctx ends; the
@@ -616,7 +564,7 @@ func sampleLoad(ctx context.Context) func() string {
 				return
 			case <-t.C:
 				var v float64
-				if _, err := fmt.Sscan(loadAvg(), &v); err == nil {
+				if _, err := fmt.Sscan(benchkit.LoadAvg(), &v); err == nil {
 					mu.Lock()
 					xs = append(xs, v)
 					mu.Unlock()
@@ -632,35 +580,4 @@ func sampleLoad(ctx context.Context) func() string {
 		}
 		return fmt.Sprintf("median %.2f, max %.2f", percentile(xs, 50), slices.Max(xs))
 	}
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}
-
-func fsInfo(dir string) string {
-	var st unix.Statfs_t
-	if unix.Statfs(dir, &st) != nil {
-		return dir
-	}
-	names := map[int64]string{unix.TMPFS_MAGIC: "tmpfs", unix.EXT4_SUPER_MAGIC: "ext4", unix.XFS_SUPER_MAGIC: "xfs", unix.BTRFS_SUPER_MAGIC: "btrfs", unix.OVERLAYFS_SUPER_MAGIC: "overlayfs"}
-	name, ok := names[int64(st.Type)]
-	if !ok {
-		name = fmt.Sprintf("fs type %#x", st.Type)
-	}
-	return fmt.Sprintf("%s (%s)", filepath.Dir(dir), name)
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }

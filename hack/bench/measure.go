@@ -11,6 +11,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 )
 
 // results holds one runtime's (or the floor's) samples by metric:
@@ -78,7 +80,7 @@ func measureRuntime(ctx context.Context, def *runtimeDef, e *env, opts options, 
 			err = errors.Join(err, serr)
 		}
 		if err != nil {
-			err = fmt.Errorf("%w\n%s log (%s):\n%s", err, def.name, in.proc.logPath, in.proc.logTail())
+			err = fmt.Errorf("%w\n%s log (%s):\n%s", err, def.name, in.proc.LogPath(), in.proc.LogTail())
 		}
 	}()
 	res.addDur("startup", startup)
@@ -332,23 +334,23 @@ func pullRun(ctx context.Context, def *runtimeDef, e *env, run int, res results)
 			err = errors.Join(err, serr)
 		}
 		if err != nil {
-			err = fmt.Errorf("%w\n%s log:\n%s", err, def.name, in.proc.logTail())
+			err = fmt.Errorf("%w\n%s log:\n%s", err, def.name, in.proc.LogTail())
 		}
 	}()
-	syncDisks()
+	benchkit.SyncDisks()
 	d, peak, err := in.pull(ctx, e.imgs.big)
 	if err != nil {
 		return err
 	}
 	res.addDur("pullcold", d)
 	res.add("pullrss", float64(peak))
-	syncDisks()
+	benchkit.SyncDisks()
 	d2, _, err := in.pull(ctx, e.imgs.big2)
 	if err != nil {
 		return err
 	}
 	res.addDur("pullshared", d2)
 	progress(fmt.Sprintf("pull run %d, %s: cold %.2fs, shared %.2fs, peak RSS %.0f MiB", run, def.name, d.Seconds(), d2.Seconds(), float64(peak)/1024))
-	syncDisks()
+	benchkit.SyncDisks()
 	return nil
 }

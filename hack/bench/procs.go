@@ -2,15 +2,12 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // proc is a process seen in /proc.
@@ -50,33 +47,6 @@ func killBelow(dir string) []int {
 		}
 	}
 	return killed
-}
-
-// unmountBelow detaches every mount at or below dir, deepest first.
-func unmountBelow(dir string) error {
-	targets := mountsBelow(dir)
-	var errs []error
-	for i := len(targets) - 1; i >= 0; i-- {
-		if err := unix.Unmount(targets[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", targets[i], err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func mountsBelow(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	var targets []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-			targets = append(targets, f[4])
-		}
-	}
-	return targets
 }
 
 // memStat is resident (RSS) and proportional (PSS) memory in KiB, and
@@ -133,7 +103,7 @@ func (s memSample) totalPSS() int64 { return s.daemon.pss + s.helpers.pss }
 
 func (in *instance) memSample() (memSample, error) {
 	var s memSample
-	d, err := memOf(in.proc.pid())
+	d, err := memOf(in.proc.Pid())
 	if err != nil {
 		return s, err
 	}
@@ -147,23 +117,4 @@ func (in *instance) memSample() (memSample, error) {
 		s.nHelpers++
 	}
 	return s, nil
-}
-
-func resetPeakRSS(pid int) {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}
-
-// peakRSS returns VmHWM of pid in KiB, or 0 when unknown.
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 )
 
 // cri-rt's wall time is mostly spent waiting for runc, its monitors and the
@@ -37,7 +39,7 @@ type crirtProfile struct {
 // profileCrirt runs n lifecycles and n ExecSync calls on a cri-rt with
 // its metrics endpoint on and reads the histograms.
 func profileCrirt(ctx context.Context, def *runtimeDef, e *env, warmup, n int) (p *crirtProfile, err error) {
-	addr, err := freePort()
+	addr, err := benchkit.FreePort()
 	if err != nil {
 		return nil, err
 	}

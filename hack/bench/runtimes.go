@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 )
 
 // flavor says how a runtime is configured.
@@ -98,7 +100,7 @@ type instance struct {
 	e    *env
 	dir  string
 	sock string
-	proc *process
+	proc *benchkit.Process
 	conn *grpc.ClientConn
 	rt   runtimeapi.RuntimeServiceClient
 	img  runtimeapi.ImageServiceClient
@@ -127,14 +129,14 @@ func startInstance(ctx context.Context, def *runtimeDef, e *env, dir string, ext
 		extraEnv = append(extraEnv, "PATH="+def.shimDir+":"+os.Getenv("PATH"))
 	}
 	start := time.Now()
-	p, err := startProcess(def.bin, args, filepath.Join(dir, "daemon.log"), extraEnv...)
+	p, err := benchkit.StartProcess(def.bin, args, filepath.Join(dir, "daemon.log"), extraEnv...)
 	if err != nil {
 		return nil, 0, err
 	}
 	in.proc = p
 	if err := in.connect(ctx, 60*time.Second); err != nil {
-		in.proc.stop(10 * time.Second)
-		return nil, 0, fmt.Errorf("%s: %w\n%s", def.name, err, p.logTail())
+		in.proc.Stop(10 * time.Second)
+		return nil, 0, fmt.Errorf("%s: %w\n%s", def.name, err, p.LogTail())
 	}
 	return in, time.Since(start), nil
 }
@@ -242,8 +244,8 @@ func (in *instance) connect(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
-		if in.proc.exited() {
-			return fmt.Errorf("exited: %v", in.proc.err)
+		if in.proc.Exited() {
+			return fmt.Errorf("exited: %v", in.proc.Err())
 		}
 		if in.conn == nil {
 			if c, err := net.Dial("unix", in.sock); err == nil {
@@ -290,7 +292,7 @@ func (in *instance) connect(ctx context.Context, timeout time.Duration) error {
 func (in *instance) helperPids() []int {
 	var out []int
 	for _, p := range listProcs() {
-		if p.pid == in.proc.pid() || !strings.Contains(p.cmdline, in.dir+"/") {
+		if p.pid == in.proc.Pid() || !strings.Contains(p.cmdline, in.dir+"/") {
 			continue
 		}
 		for _, h := range in.def.helpers {
@@ -343,7 +345,7 @@ func (in *instance) shutdown(remove bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var errs []error
-	if in.conn != nil && !in.proc.exited() {
+	if in.conn != nil && !in.proc.Exited() {
 		if err := in.removeAll(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("%s: removing pods: %w", in.def.name, err))
 		}
@@ -355,7 +357,7 @@ func (in *instance) shutdown(remove bool) error {
 	if in.conn != nil {
 		in.conn.Close()
 	}
-	if !in.proc.stop(20 * time.Second) {
+	if !in.proc.Stop(20 * time.Second) {
 		errs = append(errs, fmt.Errorf("%s did not stop on SIGTERM within 20s; killed", in.def.name))
 	}
 	if err := checkRuncRoots(in.e.runc, in.runcRoot()); err != nil {
@@ -365,7 +367,7 @@ func (in *instance) shutdown(remove bool) error {
 		errs = append(errs, fmt.Errorf("%s: %d shim/monitor process(es) still running after all pods were removed: %v (killed)", in.def.name, len(pids), pids))
 	}
 	killBelow(in.dir)
-	if err := unmountBelow(in.dir); err != nil {
+	if err := benchkit.UnmountBelow(in.dir); err != nil {
 		errs = append(errs, err)
 	}
 	if remove && !in.e.keep {

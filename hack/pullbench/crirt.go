@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,14 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 )
 
 // registryName is the name images are pulled by; hosts.toml sends it to
@@ -82,7 +81,7 @@ func (c *crirt) describe() string {
 // daemon is one running cri-rt with a CRI client.
 type daemon struct {
 	dir    string
-	proc   *process
+	proc   *benchkit.Process
 	conn   *grpc.ClientConn
 	images runtimeapi.ImageServiceClient
 }
@@ -97,7 +96,7 @@ func (c *crirt) withDaemon(ctx context.Context, fn func(*daemon) error) (err err
 	}
 	defer func() { err = errors.Join(err, d.close(c.keep)) }()
 	if err := fn(d); err != nil {
-		return fmt.Errorf("%w\ncri-rt log (%s):\n%s", err, d.proc.logPath, d.proc.logTail())
+		return fmt.Errorf("%w\ncri-rt log (%s):\n%s", err, d.proc.LogPath(), d.proc.LogTail())
 	}
 	return nil
 }
@@ -109,14 +108,14 @@ func (c *crirt) start(ctx context.Context, dir string) (*daemon, error) {
 	sock := filepath.Join(dir, "state", "cri-rt.sock")
 	args := []string{"--config", c.config, "--root", filepath.Join(dir, "root"),
 		"--state", filepath.Join(dir, "state"), "--address", sock}
-	p, err := startProcess(c.bin, args, filepath.Join(dir, "cri-rt.log"))
+	p, err := benchkit.StartProcess(c.bin, args, filepath.Join(dir, "cri-rt.log"))
 	if err != nil {
 		return nil, err
 	}
 	d := &daemon{dir: dir, proc: p}
 	if err := d.connect(ctx, sock, 20*time.Second); err != nil {
 		_ = d.close(c.keep)
-		return nil, fmt.Errorf("%w\n%s", err, p.logTail())
+		return nil, fmt.Errorf("%w\n%s", err, p.LogTail())
 	}
 	return d, nil
 }
@@ -131,8 +130,8 @@ func (d *daemon) connect(ctx context.Context, sock string, timeout time.Duration
 	rt := runtimeapi.NewRuntimeServiceClient(conn)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if d.proc.exited() {
-			return fmt.Errorf("cri-rt exited: %v", d.proc.err)
+		if d.proc.Exited() {
+			return fmt.Errorf("cri-rt exited: %v", d.proc.Err())
 		}
 		if c, err := net.Dial("unix", sock); err == nil {
 			c.Close()
@@ -161,13 +160,13 @@ func (d *daemon) close(keep bool) error {
 		d.conn.Close()
 	}
 	var err error
-	if !d.proc.stop(20 * time.Second) {
+	if !d.proc.Stop(20 * time.Second) {
 		err = fmt.Errorf("cri-rt did not stop on SIGTERM within 20s; killed")
 	}
 	if keep {
 		return err
 	}
-	if uerr := unmountBelow(d.dir); uerr != nil {
+	if uerr := benchkit.UnmountBelow(d.dir); uerr != nil {
 		return errors.Join(err, uerr)
 	}
 	return errors.Join(err, os.RemoveAll(d.dir))
@@ -177,59 +176,16 @@ func (d *daemon) close(keep bool) error {
 // it: the peak is reset just before (clear_refs 5), so it is the pull's
 // own, not the startup's or an earlier pull's.
 func (d *daemon) pull(ctx context.Context, ref string) (sample, error) {
-	resetPeakRSS(d.proc.pid())
+	benchkit.ResetPeakRSS(d.proc.Pid())
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	start := time.Now()
 	_, err := d.images.PullImage(ctx, &runtimeapi.PullImageRequest{Image: &runtimeapi.ImageSpec{Image: ref}})
-	s := sample{dur: time.Since(start), rssKiB: peakRSS(d.proc.pid())}
+	s := sample{dur: time.Since(start), rssKiB: benchkit.PeakRSS(d.proc.Pid())}
 	if err != nil {
 		return sample{}, fmt.Errorf("pulling %s: %w", ref, err)
 	}
 	return s, nil
-}
-
-func resetPeakRSS(pid int) {
-	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
-}
-
-// peakRSS returns VmHWM of pid in KiB, or 0 when unknown.
-func peakRSS(pid int) int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// unmountBelow detaches every mount at or below dir, deepest first.
-func unmountBelow(dir string) error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return err
-	}
-	var targets []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-			targets = append(targets, f[4])
-		}
-	}
-	var errs []error
-	for i := len(targets) - 1; i >= 0; i-- {
-		if err := unix.Unmount(targets[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, fmt.Errorf("unmounting %s: %w", targets[i], err))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // coldPull times pulling the image on an empty root.
@@ -249,13 +205,9 @@ func (c *crirt) sharedPull(ctx context.Context, base, ref string) (s sample, err
 		if _, err := d.pull(ctx, base); err != nil {
 			return err
 		}
-		syncDisks()
+		benchkit.SyncDisks()
 		s, err = d.pull(ctx, ref)
 		return err
 	})
 	return s, err
 }
-
-// syncDisks writes back dirty pages so that a measurement does not pay for
-// the previous one's writes.
-func syncDisks() { unix.Sync() }

@@ -24,12 +24,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/cri-rt/cri-rt/hack/internal/benchkit"
 )
-
-// newLayerMB is the size of the one layer the second image does not share
-// with the first: an application update on a cached base.
-const newLayerMB = 50
 
 type options struct {
 	runs     int
@@ -66,7 +62,7 @@ func main() {
 	go func() {
 		<-ctx.Done()
 		// Cleanup is under way; a second Ctrl-C ends the program at once
-		// (the children still die with it, see startProcess).
+		// (the children still die with it, see benchkit.StartProcess).
 		stop()
 	}()
 	err := run(ctx, opts)
@@ -100,12 +96,12 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	progress("starting docker-registry and pushing")
-	reg, err := startRegistry(ctx, mkdir(work, "registry"))
+	reg, err := benchkit.StartRegistry(ctx, benchkit.Mkdir(work, "registry"))
 	if err != nil {
 		return err
 	}
 	defer reg.Stop()
-	for _, im := range []*image{img, img2} {
+	for _, im := range []*benchkit.Image{img, img2} {
 		if err := reg.Push(ctx, im); err != nil {
 			return fmt.Errorf("pushing %s: %w", im.Tag, err)
 		}
@@ -115,13 +111,13 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	ms, steps := plan(c, reg, work, img, img2, opts.keep)
-	loadBefore := loadAvg()
+	loadBefore := benchkit.LoadAvg()
 	if err := measure(ctx, opts.runs, ms, steps); err != nil {
 		return err
 	}
 	h := header{
-		command:  commandLine(),
-		machine:  fmt.Sprintf("%s; load average %s before, %s after; work dir on %s", machineInfo(), loadBefore, loadAvg(), fsInfo(work)),
+		command:  benchkit.CommandLine("go run ./hack/pullbench"),
+		machine:  fmt.Sprintf("%s; load average %s before, %s after; work dir on %s", machineInfo(), loadBefore, benchkit.LoadAvg(), benchkit.FSInfo(work)),
 		crirt:    c.describe(),
 		registry: registryVersion() + " on " + reg.Host + " (http, filesystem storage)",
 		image:    genInfo,
@@ -153,31 +149,19 @@ func crirtBinary(ctx context.Context, given, work string) (string, error) {
 
 // generate writes the layers of both images: the big one, and the second
 // one that shares all its layers but the last, which is a new one.
-func generate(ctx context.Context, dir string, opts options) (img, img2 *image, info string, err error) {
+func generate(ctx context.Context, dir string, opts options) (img, img2 *benchkit.Image, info string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, "", err
 	}
-	per := int64(opts.sizeMB) * 1e6 / int64(opts.layers)
-	var specs []layerSpec
-	for i := range opts.layers + 1 {
-		s := layerSpec{idx: i, seed: opts.seed*1000 + uint64(i), target: per}
-		if i == opts.layers {
-			s.target = newLayerMB * 1e6
-		}
-		specs = append(specs, s)
-	}
-	progress(fmt.Sprintf("generating %d + 1 layers (%d MB + %d MB) in %s", opts.layers, opts.sizeMB, newLayerMB, dir))
+	progress(fmt.Sprintf("generating %d + 1 layers (%d MB + %d MB) in %s", opts.layers, opts.sizeMB, benchkit.NewLayerMB, dir))
 	start := time.Now()
-	layers, err := generateLayers(ctx, dir, specs, vocabulary(opts.seed))
+	spec := benchkit.PullSpec{Seed: opts.seed, SizeMB: opts.sizeMB, Layers: opts.layers}
+	layers, err := spec.GenerateLayers(ctx, dir)
 	if err != nil {
 		return nil, nil, "", err
 	}
 	took := time.Since(start)
-	if img, err = newImage("1", layers[:opts.layers]); err != nil {
-		return nil, nil, "", err
-	}
-	shared := append(layers[:opts.layers-1:opts.layers-1], layers[opts.layers])
-	if img2, err = newImage("2", shared); err != nil {
+	if img, img2, err = benchkit.NewPullImages(layers); err != nil {
 		return nil, nil, "", err
 	}
 	info = describeImages(img, layers[opts.layers], took)
@@ -185,7 +169,7 @@ func generate(ctx context.Context, dir string, opts options) (img, img2 *image, 
 	return img, img2, info, nil
 }
 
-func describeImages(img *image, newLayer *layer, took time.Duration) string {
+func describeImages(img *benchkit.Image, newLayer *benchkit.Layer, took time.Duration) string {
 	c, u := img.Sizes()
 	var files, dirs int
 	for _, l := range img.Layers {
@@ -193,22 +177,22 @@ func describeImages(img *image, newLayer *layer, took time.Duration) string {
 		dirs += l.Dirs
 	}
 	return fmt.Sprintf("%s:1 = %d layers, %.1f MB tar, %.1f MB gzip (ratio %.2f), %d files, %d dirs; %s:2 = first %d of those + 1 new layer of %.1f MB tar, %.1f MB gzip (generated in %.1fs)",
-		registryName+"/"+repoName, len(img.Layers), float64(u)/1e6, float64(c)/1e6, float64(u)/float64(c), files, dirs,
-		registryName+"/"+repoName, len(img.Layers)-1, float64(newLayer.USize)/1e6, float64(newLayer.Size)/1e6, took.Seconds())
+		registryName+"/"+benchkit.RepoName, len(img.Layers), float64(u)/1e6, float64(c)/1e6, float64(u)/float64(c), files, dirs,
+		registryName+"/"+benchkit.RepoName, len(img.Layers)-1, float64(newLayer.USize)/1e6, float64(newLayer.Size)/1e6, took.Seconds())
 }
 
 // step is one measurement's work for one run.
 type step func(ctx context.Context, run int) (sample, error)
 
 // plan lists the measurements (table rows) and what each run of each does.
-func plan(c *crirt, reg *registry, work string, img, img2 *image, keep bool) ([]*measurement, []step) {
+func plan(c *crirt, reg *benchkit.Registry, work string, img, img2 *benchkit.Image, keep bool) ([]*measurement, []step) {
 	n := len(img.Layers)
 	all, fresh := img.Layers, img2.Layers[n-1:]
-	ref, ref2 := registryName+"/"+repoName+":"+img.Tag, registryName+"/"+repoName+":"+img2.Tag
+	ref, ref2 := registryName+"/"+benchkit.RepoName+":"+img.Tag, registryName+"/"+benchkit.RepoName+":"+img2.Tag
 	var ms []*measurement
 	var steps []step
-	add := func(name string, k kind, set string, ls []*layer, s step) {
-		cb, ub := layerSizes(ls)
+	add := func(name string, k kind, set string, ls []*benchkit.Layer, s step) {
+		cb, ub := benchkit.LayerSizes(ls)
 		ms = append(ms, &measurement{name: name, kind: k, set: set, cBytes: cb, uBytes: ub})
 		steps = append(steps, s)
 	}
@@ -218,10 +202,7 @@ func plan(c *crirt, reg *registry, work string, img, img2 *image, keep bool) ([]
 			return sample{dur: d}, err
 		}
 	}
-	urls := func(ls []*layer) []string {
-		return mapLayers(ls, func(l *layer) string { return reg.BlobURL(l.Digest) })
-	}
-	paths := func(ls []*layer) []string { return mapLayers(ls, func(l *layer) string { return l.Path }) }
+	urls, paths := reg.BlobURLs, benchkit.LayerPaths
 
 	add("cri-rt PullImage, cold", kindPull, "all", all, func(ctx context.Context, _ int) (sample, error) {
 		return c.coldPull(ctx, ref)
@@ -229,22 +210,22 @@ func plan(c *crirt, reg *registry, work string, img, img2 *image, keep bool) ([]
 	add(fmt.Sprintf("cri-rt PullImage, %d of %d layers present (new layer only)", n-1, n), kindPull, "new", fresh,
 		func(ctx context.Context, _ int) (sample, error) { return c.sharedPull(ctx, ref, ref2) })
 	add("curl, sequential", kindTransfer, "all", all, timed(func(ctx context.Context, _ int) (time.Duration, error) {
-		return timeCurl(ctx, urls(all), false)
+		return benchkit.TimeCurl(ctx, urls(all), false)
 	}))
 	add(fmt.Sprintf("curl, %d in parallel", n), kindTransfer, "all", all, timed(func(ctx context.Context, _ int) (time.Duration, error) {
-		return timeCurl(ctx, urls(all), true)
+		return benchkit.TimeCurl(ctx, urls(all), true)
 	}))
 	add("curl, new layer only", kindTransfer, "new", fresh, timed(func(ctx context.Context, _ int) (time.Duration, error) {
-		return timeCurl(ctx, urls(fresh), false)
+		return benchkit.TimeCurl(ctx, urls(fresh), false)
 	}))
 	add("gunzip, 1 goroutine", kindGunzip, "all", all, timed(func(context.Context, int) (time.Duration, error) {
-		return timeGunzip(paths(all), false)
+		return benchkit.TimeGunzip(paths(all), false)
 	}))
 	add(fmt.Sprintf("gunzip, %d goroutines", n), kindGunzip, "all", all, timed(func(context.Context, int) (time.Duration, error) {
-		return timeGunzip(paths(all), true)
+		return benchkit.TimeGunzip(paths(all), true)
 	}))
 	add("gunzip, new layer only", kindGunzip, "new", fresh, timed(func(context.Context, int) (time.Duration, error) {
-		return timeGunzip(paths(fresh), false)
+		return benchkit.TimeGunzip(paths(fresh), false)
 	}))
 	add(fmt.Sprintf("gunzip+untar+write, %d goroutines", n), kindWrite, "all", all, timed(func(ctx context.Context, run int) (time.Duration, error) {
 		return untarOnce(ctx, paths(all), filepath.Join(work, fmt.Sprintf("untar-%d", run)), keep)
@@ -254,19 +235,11 @@ func plan(c *crirt, reg *registry, work string, img, img2 *image, keep bool) ([]
 
 // untarOnce times unpacking into dst, then removes dst (untimed).
 func untarOnce(ctx context.Context, paths []string, dst string, keep bool) (time.Duration, error) {
-	d, err := timeUntar(ctx, paths, dst)
+	d, err := benchkit.TimeUntar(ctx, paths, dst)
 	if !keep {
 		err = errors.Join(err, os.RemoveAll(dst))
 	}
 	return d, err
-}
-
-func mapLayers(ls []*layer, f func(*layer) string) []string {
-	out := make([]string, len(ls))
-	for i, l := range ls {
-		out[i] = f(l)
-	}
-	return out
 }
 
 // measure runs every step once per run, interleaved (run 1 of all, then
@@ -275,7 +248,7 @@ func mapLayers(ls []*layer, f func(*layer) string) []string {
 func measure(ctx context.Context, runs int, ms []*measurement, steps []step) error {
 	for r := 1; r <= runs; r++ {
 		for i, m := range ms {
-			syncDisks()
+			benchkit.SyncDisks()
 			s, err := steps[i](ctx, r)
 			if err != nil {
 				return fmt.Errorf("%s: %w", m.name, err)
@@ -298,90 +271,19 @@ func removeWork(work string, keep bool) error {
 		progress("kept " + work)
 		return nil
 	}
-	if err := unmountBelow(work); err != nil {
+	if err := benchkit.UnmountBelow(work); err != nil {
 		return err
 	}
 	return os.RemoveAll(work)
-}
-
-func mkdir(parent, name string) string {
-	p := filepath.Join(parent, name)
-	_ = os.MkdirAll(p, 0o755)
-	return p
 }
 
 func progress(msg string) {
 	fmt.Fprintf(os.Stderr, "pullbench: %s\n", msg)
 }
 
-// commandLine is how the benchmark was started; under go run the binary
-// is a temporary one, so the go run form is shown instead.
-func commandLine() string {
-	prog := os.Args[0]
-	if strings.Contains(prog, "go-build") {
-		prog = "go run ./hack/pullbench"
-	}
-	args := []string{prog}
-	for _, a := range os.Args[1:] {
-		args = append(args, shellQuote(a))
-	}
-	return strings.Join(args, " ")
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
+// machineInfo describes the machine, naming the Go toolchain and platform.
 func machineInfo() string {
-	var u unix.Utsname
-	kernel := "unknown"
-	if unix.Uname(&u) == nil {
-		kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
-	}
-	var si unix.Sysinfo_t
-	mem := ""
-	if unix.Sysinfo(&si) == nil {
-		mem = fmt.Sprintf(", %.1f GiB RAM", float64(si.Totalram)*float64(si.Unit)/(1<<30))
-	}
-	return fmt.Sprintf("%d CPUs (%s)%s, %s, %s %s/%s", runtime.NumCPU(), cpuModel(), mem, kernel, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
-
-// loadAvg is the 1-minute load average: other work on the machine skews
-// the results, and this shows how much there was.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
-	}
-	return "?"
-}
-
-// fsInfo names the filesystem the work directory (cri-rt roots, untar
-// floor) is on: tmpfs, ext4 or xfs change the write-bound results.
-func fsInfo(dir string) string {
-	var st unix.Statfs_t
-	if unix.Statfs(dir, &st) != nil {
-		return dir
-	}
-	names := map[int64]string{unix.TMPFS_MAGIC: "tmpfs", unix.EXT4_SUPER_MAGIC: "ext4", unix.XFS_SUPER_MAGIC: "xfs", unix.BTRFS_SUPER_MAGIC: "btrfs", unix.OVERLAYFS_SUPER_MAGIC: "overlayfs"}
-	name, ok := names[int64(st.Type)]
-	if !ok {
-		name = fmt.Sprintf("fs type %#x", st.Type)
-	}
-	return fmt.Sprintf("%s (%s)", filepath.Dir(dir), name)
-}
-
-func cpuModel() string {
-	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
+	return benchkit.MachineInfo("CPUs", runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH)
 }
 
 func registryVersion() string {

@@ -1,42 +1,19 @@
-package main
+package benchkit
 
 import (
 	"archive/tar"
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
 )
 
-// The unpack floor is hack/pullbench's, copied: what a pull costs beyond
-// the transfer when nothing else is done.
-
-// timeUntar decompresses and unpacks each layer into its own directory
-// below dst (as snapshots are), one goroutine per layer. It writes data,
-// modes and symlinks, but skips what cri-rt does besides (owners, times,
-// xattrs, whiteouts, diff ID check), so it is a floor, not a rival.
-func timeUntar(ctx context.Context, paths []string, dst string) (time.Duration, error) {
-	start := time.Now()
-	errs := make([]error, len(paths))
-	var wg sync.WaitGroup
-	for i := range paths {
-		wg.Go(func() {
-			errs[i] = withGunzip(paths[i], func(r io.Reader) error {
-				return untar(ctx, r, filepath.Join(dst, fmt.Sprint(i)))
-			})
-		})
-	}
-	wg.Wait()
-	return time.Since(start), errors.Join(errs...)
-}
-
+// withGunzip calls fn with the decompressed content of a gzip file, read
+// with the gzip package cri-rt uses.
 func withGunzip(path string, fn func(io.Reader) error) error {
 	f, err := os.Open(path)
 	if err != nil {

@@ -1,36 +1,34 @@
-// The big image's layout is hack/pullbench's, copied.
-
-package main
+package benchkit
 
 import (
-	"context"
 	"encoding/json"
 	"runtime"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/errgroup"
 )
 
-// image is a generated image: layer blobs on disk, config and manifest in
-// memory.
-type image struct {
+// Image is a generated image: layer blobs on disk, config and manifest in
+// memory, ready for Registry.Push.
+type Image struct {
 	Tag      string
-	Layers   []*layer
+	Layers   []*Layer
 	Config   []byte
 	Manifest []byte
 }
 
 // ConfigDigest is the digest of the image config.
-func (im *image) ConfigDigest() digest.Digest { return digest.FromBytes(im.Config) }
+func (im *Image) ConfigDigest() digest.Digest { return digest.FromBytes(im.Config) }
 
 // Sizes returns the compressed and uncompressed (tar) bytes of the layers.
-func (im *image) Sizes() (compressed, uncompressed int64) {
-	return layerSizes(im.Layers)
+func (im *Image) Sizes() (compressed, uncompressed int64) {
+	return LayerSizes(im.Layers)
 }
 
-func layerSizes(ls []*layer) (compressed, uncompressed int64) {
+// LayerSizes returns the compressed and uncompressed (tar) bytes of ls,
+// what a measurement on those layers moves.
+func LayerSizes(ls []*Layer) (compressed, uncompressed int64) {
 	for _, l := range ls {
 		compressed += l.Size
 		uncompressed += l.USize
@@ -38,26 +36,19 @@ func layerSizes(ls []*layer) (compressed, uncompressed int64) {
 	return compressed, uncompressed
 }
 
-// generateLayers writes the layers of specs into dir, as many at once as
-// there are CPUs: each is one sequential tar+gzip stream, so this is what
-// keeps generation from taking minutes.
-func generateLayers(ctx context.Context, dir string, specs []layerSpec, vocab []string) ([]*layer, error) {
-	out := make([]*layer, len(specs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.NumCPU())
-	for i, s := range specs {
-		g.Go(func() error {
-			l, err := writeLayer(gctx, dir, s, vocab)
-			out[i] = l
-			return err
-		})
+// LayerPaths returns the blob files of ls, for the gunzip and unpack
+// floors.
+func LayerPaths(ls []*Layer) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Path
 	}
-	return out, g.Wait()
+	return out
 }
 
-// newImage builds the config and OCI manifest of an image of layers. The
+// NewImage builds the config and OCI manifest of an image of layers. The
 // config carries the diff IDs the puller checks each unpacked layer against.
-func newImage(tag string, layers []*layer) (*image, error) {
+func NewImage(tag string, layers []*Layer) (*Image, error) {
 	cfg := ocispec.Image{
 		Created:  &mtime,
 		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
@@ -81,5 +72,5 @@ func newImage(tag string, layers []*layer) (*image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &image{Tag: tag, Layers: layers, Config: cb, Manifest: mb}, nil
+	return &Image{Tag: tag, Layers: layers, Config: cb, Manifest: mb}, nil
 }
