@@ -57,32 +57,32 @@ func Read(path string) (*Stats, error) {
 	var err error
 	if unified {
 		d := dir("", path)
-		cpu, _ := readKV(filepath.Join(d, "cpu.stat"))
+		cpu, _ := ReadKV(filepath.Join(d, "cpu.stat"))
 		s.CPUUsageNanos = cpu["usage_usec"] * 1000
-		if mem, err = readKV(filepath.Join(d, "memory.stat")); err != nil {
+		if mem, err = ReadKV(filepath.Join(d, "memory.stat")); err != nil {
 			return nil, err
 		}
-		s.MemoryUsage, _ = readUint(filepath.Join(d, "memory.current"))
-		s.MemoryLimit, _ = readUint(filepath.Join(d, "memory.max"))
+		s.MemoryUsage, _ = ReadUint(filepath.Join(d, "memory.current"))
+		s.MemoryLimit, _ = ReadUint(filepath.Join(d, "memory.max"))
 		s.RSS = mem["anon"]
-		s.WorkingSet = sub(s.MemoryUsage, mem["inactive_file"])
+		s.WorkingSet = Sub(s.MemoryUsage, mem["inactive_file"])
 		s.PageFaults, s.MajorPageFaults = mem["pgfault"], mem["pgmajfault"]
-		s.Processes, _ = readUint(filepath.Join(d, "pids.current"))
+		s.Processes, _ = ReadUint(filepath.Join(d, "pids.current"))
 		return s, nil
 	}
-	s.CPUUsageNanos, _ = readUint(filepath.Join(dir("cpuacct", path), "cpuacct.usage"))
+	s.CPUUsageNanos, _ = ReadUint(filepath.Join(dir("cpuacct", path), "cpuacct.usage"))
 	md := dir("memory", path)
-	if mem, err = readKV(filepath.Join(md, "memory.stat")); err != nil {
+	if mem, err = ReadKV(filepath.Join(md, "memory.stat")); err != nil {
 		return nil, err
 	}
-	s.MemoryUsage, _ = readUint(filepath.Join(md, "memory.usage_in_bytes"))
-	if lim, err := readUint(filepath.Join(md, "memory.limit_in_bytes")); err == nil && lim < 1<<62 {
+	s.MemoryUsage, _ = ReadUint(filepath.Join(md, "memory.usage_in_bytes"))
+	if lim, err := ReadUint(filepath.Join(md, "memory.limit_in_bytes")); err == nil && lim < 1<<62 {
 		s.MemoryLimit = lim
 	}
 	s.RSS = mem["total_rss"]
-	s.WorkingSet = sub(s.MemoryUsage, mem["total_inactive_file"])
+	s.WorkingSet = Sub(s.MemoryUsage, mem["total_inactive_file"])
 	s.PageFaults, s.MajorPageFaults = mem["total_pgfault"], mem["total_pgmajfault"]
-	if n, err := readUint(filepath.Join(dir("pids", path), "pids.current")); err == nil {
+	if n, err := ReadUint(filepath.Join(dir("pids", path), "pids.current")); err == nil {
 		s.Processes = n
 	} else {
 		s.Processes = countLines(filepath.Join(md, "tasks"))
@@ -90,14 +90,17 @@ func Read(path string) (*Stats, error) {
 	return s, nil
 }
 
-func sub(a, b uint64) uint64 {
+// Sub is a - b, or 0 when b is larger (counters read at different times).
+func Sub(a, b uint64) uint64 {
 	if b > a {
 		return 0
 	}
 	return a - b
 }
 
-func readUint(p string) (uint64, error) {
+// ReadUint reads a cgroup file holding one number; "max" (v2's unlimited)
+// reads as 0.
+func ReadUint(p string) (uint64, error) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return 0, err
@@ -109,7 +112,9 @@ func readUint(p string) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
-func readKV(p string) (map[string]uint64, error) {
+// ReadKV reads a cgroup file of "key value" lines (cpu.stat, memory.stat,
+// memory.oom_control...).
+func ReadKV(p string) (map[string]uint64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
@@ -165,34 +170,4 @@ func (r *Rates) Forget(key string) {
 	r.mu.Lock()
 	delete(r.last, key)
 	r.mu.Unlock()
-}
-
-// NetDev is one interface's counters from /proc/<pid>/net/dev.
-type NetDev struct {
-	Name                                 string
-	RxBytes, RxErrors, TxBytes, TxErrors uint64
-}
-
-// ReadNetDev reads the interfaces of the network namespace of pid.
-func ReadNetDev(pid int) ([]NetDev, error) {
-	f, err := os.Open(filepath.Join("/proc", strconv.Itoa(pid), "net", "dev"))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []NetDev
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fs := strings.Fields(rest)
-		if len(fs) < 16 {
-			continue
-		}
-		n := func(i int) uint64 { v, _ := strconv.ParseUint(fs[i], 10, 64); return v }
-		out = append(out, NetDev{Name: strings.TrimSpace(name), RxBytes: n(0), RxErrors: n(2), TxBytes: n(8), TxErrors: n(10)})
-	}
-	return out, sc.Err()
 }

@@ -161,35 +161,25 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 		if got.ConfigHash != ctr.ConfigHash {
 			return "", fmt.Errorf("container name %q is used by container %s: %w", ctr.Name, got.ID, errdefs.ErrAlreadyExists)
 		}
-		select {
-		case <-got.ready:
-			if got.err != nil {
-				return "", got.err
-			}
-			return got.ID, nil
-		case <-ctx.Done():
-			return "", ctx.Err()
+		if err := got.Wait(ctx); err != nil {
+			return "", err
 		}
+		return got.ID, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("container", ctr.ID, "name", ctr.Name)
 	go func() {
 		start := time.Now()
-		ctr.err = c.create(klog.NewContext(context.WithoutCancel(ctx), logger), ctr, sb, req.GetSandboxConfig(), rt, mon)
+		err := c.create(klog.NewContext(context.WithoutCancel(ctx), logger), ctr, sb, req.GetSandboxConfig(), rt, mon)
 		c.Metrics.ContainerOp("create", c.handlerName(sb.RuntimeHandler), time.Since(start))
-		close(ctr.ready)
-		if ctr.err == nil {
+		ctr.Finish(err)
+		if err == nil {
 			c.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, ctr)
 		}
 	}()
-	select {
-	case <-ctr.ready:
-		if ctr.err != nil {
-			return "", ctr.err
-		}
-		return ctr.ID, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
+	if err := ctr.Wait(ctx); err != nil {
+		return "", err
 	}
+	return ctr.ID, nil
 }
 
 func (c *Controller) create(ctx context.Context, ctr *Container, sb *sandbox.Sandbox, sbCfg *runtimeapi.PodSandboxConfig, rt *ociruntime.Runtime, mon *earlyMonitor) (retErr error) {
@@ -518,7 +508,7 @@ func (c *Controller) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	<-ctr.ready
+	<-ctr.Created()
 	st := ctr.Status()
 	switch st.State {
 	case StateRunning:
@@ -588,7 +578,7 @@ func (c *Controller) Stop(ctx context.Context, id string, timeout time.Duration)
 	if rt, err := c.runtimeOf(ctr); err == nil {
 		defer func(start time.Time) { c.Metrics.ContainerOp("stop", rt.Name, time.Since(start)) }(time.Now())
 	}
-	<-ctr.ready
+	<-ctr.Created()
 	if !c.Store.exists(ctr.ID) {
 		return nil
 	}
@@ -648,7 +638,7 @@ func (c *Controller) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	<-ctr.ready
+	<-ctr.Created()
 	if err := c.Stop(ctx, ctr.ID, 0); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cri-rt/cri-rt/pkg/cgstats"
 	"github.com/cri-rt/cri-rt/pkg/oci"
+	"github.com/cri-rt/cri-rt/pkg/podmetrics"
 	"github.com/cri-rt/cri-rt/pkg/sandbox"
 	"github.com/cri-rt/cri-rt/pkg/snapshot"
 )
@@ -171,12 +172,9 @@ func (c *Controller) PodStats(ctx context.Context, sb *sandbox.Sandbox) *runtime
 	out.Linux.Cpu = criCPU(pod, c.cache().rates.NanoCores("pod-"+sb.ID, pod))
 	out.Linux.Memory = criMemory(pod)
 	out.Linux.Process = &runtimeapi.ProcessUsage{Timestamp: now.UnixNano(), ProcessCount: &runtimeapi.UInt64Value{Value: pod.Processes}}
-	if devs, err := cgstats.ReadNetDev(st.Pid); err == nil && sb.NetNSPath != "" {
+	if devs, err := podmetrics.ReadNetDev("/proc", st.Pid); err == nil && sb.NetNSPath != "" {
 		ns := &runtimeapi.NetworkUsage{Timestamp: now.UnixNano()}
-		for _, d := range devs {
-			if d.Name == "lo" {
-				continue
-			}
+		for _, d := range devs { // the loopback left out
 			iface := &runtimeapi.NetworkInterfaceUsage{
 				Name: d.Name, RxBytes: &runtimeapi.UInt64Value{Value: d.RxBytes}, RxErrors: &runtimeapi.UInt64Value{Value: d.RxErrors},
 				TxBytes: &runtimeapi.UInt64Value{Value: d.TxBytes}, TxErrors: &runtimeapi.UInt64Value{Value: d.TxErrors},

@@ -91,13 +91,12 @@ type Container struct {
 	// lifecycle orders Start against the recording of an exit, so that a
 	// container that exits at once is reported started before stopped.
 	lifecycle sync.Mutex
-	ready     chan struct{}
-	err       error
+	store.Creation
 }
 
 // newContainer makes the in-memory container for a new request.
 func newContainer(md Metadata, cfg *runtimeapi.ContainerConfig) (*Container, error) {
-	c := &Container{Metadata: md, Config: cfg, ready: make(chan struct{})}
+	c := &Container{Metadata: md, Config: cfg}
 	return c, c.Init(&c.Metadata, cfg, Status{State: StateCreating})
 }
 
@@ -110,12 +109,12 @@ type Store struct {
 func NewStore(db *bolt.DB) (*Store, error) {
 	st := &Store{}
 	idx, err := store.Open(db, "containers", "container", func(id string, v []byte) (*Container, string, error) {
-		c := &Container{Config: &runtimeapi.ContainerConfig{}, ready: make(chan struct{})}
+		c := &Container{Config: &runtimeapi.ContainerConfig{}}
 		if err := c.Decode(v, &c.Metadata, c.Config); err != nil {
 			return nil, "", err
 		}
 		c.Attach(st, id)
-		close(c.ready)
+		c.Finish(nil)
 		return c, c.Name, nil
 	})
 	st.index = idx

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/cri-rt/cri-rt/pkg/cgstats"
 )
 
 // CgroupStats are what one cgroup (with its descendants) reports. A nil
@@ -143,19 +145,19 @@ func readCPUv1(d string) *CPUStats {
 	if d == "" {
 		return nil
 	}
-	usage, err := readUint(filepath.Join(d, "cpuacct.usage"))
+	usage, err := cgstats.ReadUint(filepath.Join(d, "cpuacct.usage"))
 	if err != nil {
 		return nil
 	}
 	c := &CPUStats{UsageNanos: usage}
-	user, errU := readUint(filepath.Join(d, "cpuacct.usage_user"))
-	sys, errS := readUint(filepath.Join(d, "cpuacct.usage_sys"))
+	user, errU := cgstats.ReadUint(filepath.Join(d, "cpuacct.usage_user"))
+	sys, errS := cgstats.ReadUint(filepath.Join(d, "cpuacct.usage_sys"))
 	if errU == nil && errS == nil {
 		c.UserNanos, c.SystemNanos = user, sys
 		return c
 	}
 	// Older kernels: cpuacct.stat in USER_HZ (100 on every Linux ABI).
-	if kv, err := readKV(filepath.Join(d, "cpuacct.stat")); err == nil {
+	if kv, err := cgstats.ReadKV(filepath.Join(d, "cpuacct.stat")); err == nil {
 		const tick = 1e9 / 100
 		c.UserNanos, c.SystemNanos = kv["user"]*tick, kv["system"]*tick
 	}
@@ -166,7 +168,7 @@ func readCFSv1(d string) *CFSStats {
 	if d == "" {
 		return nil
 	}
-	kv, err := readKV(filepath.Join(d, "cpu.stat"))
+	kv, err := cgstats.ReadKV(filepath.Join(d, "cpu.stat"))
 	if err != nil {
 		return nil
 	}
@@ -174,7 +176,7 @@ func readCFSv1(d string) *CFSStats {
 }
 
 func readCPUv2(d string) (*CPUStats, *CFSStats) {
-	kv, err := readKV(filepath.Join(d, "cpu.stat"))
+	kv, err := cgstats.ReadKV(filepath.Join(d, "cpu.stat"))
 	if err != nil {
 		return nil, nil
 	}
@@ -187,7 +189,7 @@ func readMemoryv1(d string) *MemoryStats {
 	if d == "" {
 		return nil
 	}
-	kv, err := readKV(filepath.Join(d, "memory.stat"))
+	kv, err := cgstats.ReadKV(filepath.Join(d, "memory.stat"))
 	if err != nil {
 		return nil
 	}
@@ -203,26 +205,26 @@ func readMemoryv1(d string) *MemoryStats {
 		PgFault: kv["pgfault"], PgMajFault: kv["pgmajfault"],
 		HierPgFault: hier("pgfault"), HierPgMajFault: hier("pgmajfault"),
 	}
-	m.Usage, _ = readUint(filepath.Join(d, "memory.usage_in_bytes"))
-	m.MaxUsage, _ = readUint(filepath.Join(d, "memory.max_usage_in_bytes"))
-	m.WorkingSet = sub(m.Usage, hier("inactive_file"))
-	m.Failcnt, _ = readUint(filepath.Join(d, "memory.failcnt"))
-	m.Kernel, _ = readUint(filepath.Join(d, "memory.kmem.usage_in_bytes"))
+	m.Usage, _ = cgstats.ReadUint(filepath.Join(d, "memory.usage_in_bytes"))
+	m.MaxUsage, _ = cgstats.ReadUint(filepath.Join(d, "memory.max_usage_in_bytes"))
+	m.WorkingSet = cgstats.Sub(m.Usage, hier("inactive_file"))
+	m.Failcnt, _ = cgstats.ReadUint(filepath.Join(d, "memory.failcnt"))
+	m.Kernel, _ = cgstats.ReadUint(filepath.Join(d, "memory.kmem.usage_in_bytes"))
 	if v, ok := kv["total_swap"]; ok {
 		m.Swap = v
 	} else if v, ok := kv["swap"]; ok {
 		m.Swap = v
-	} else if memsw, err := readUint(filepath.Join(d, "memory.memsw.usage_in_bytes")); err == nil {
-		m.Swap = sub(memsw, m.Usage)
+	} else if memsw, err := cgstats.ReadUint(filepath.Join(d, "memory.memsw.usage_in_bytes")); err == nil {
+		m.Swap = cgstats.Sub(memsw, m.Usage)
 	}
-	if oc, err := readKV(filepath.Join(d, "memory.oom_control")); err == nil {
+	if oc, err := cgstats.ReadKV(filepath.Join(d, "memory.oom_control")); err == nil {
 		m.OOMKills = oc["oom_kill"]
 	}
 	return m
 }
 
 func readMemoryv2(d string) *MemoryStats {
-	kv, err := readKV(filepath.Join(d, "memory.stat"))
+	kv, err := cgstats.ReadKV(filepath.Join(d, "memory.stat"))
 	if err != nil {
 		return nil
 	}
@@ -232,22 +234,22 @@ func readMemoryv2(d string) *MemoryStats {
 		PgFault: kv["pgfault"], PgMajFault: kv["pgmajfault"],
 		HierPgFault: kv["pgfault"], HierPgMajFault: kv["pgmajfault"],
 	}
-	m.Usage, _ = readUint(filepath.Join(d, "memory.current"))
-	if peak, err := readUint(filepath.Join(d, "memory.peak")); err == nil {
+	m.Usage, _ = cgstats.ReadUint(filepath.Join(d, "memory.current"))
+	if peak, err := cgstats.ReadUint(filepath.Join(d, "memory.peak")); err == nil {
 		m.MaxUsage = peak
 	} else {
 		// Kernels before 5.19 keep no peak: the current usage is the
 		// best lower bound.
 		m.MaxUsage = m.Usage
 	}
-	m.WorkingSet = sub(m.Usage, kv["inactive_file"])
+	m.WorkingSet = cgstats.Sub(m.Usage, kv["inactive_file"])
 	if k, ok := kv["kernel"]; ok {
 		m.Kernel = k
 	} else {
 		m.Kernel = kv["kernel_stack"] + kv["pagetables"] + kv["percpu"] + kv["sock"] + kv["slab"]
 	}
-	m.Swap, _ = readUint(filepath.Join(d, "memory.swap.current"))
-	if ev, err := readKV(filepath.Join(d, "memory.events")); err == nil {
+	m.Swap, _ = cgstats.ReadUint(filepath.Join(d, "memory.swap.current"))
+	if ev, err := cgstats.ReadKV(filepath.Join(d, "memory.events")); err == nil {
 		m.Failcnt, m.OOMKills = ev["max"], ev["oom_kill"]
 	}
 	return m
@@ -257,12 +259,12 @@ func readPids(d string) *PidsStats {
 	if d == "" {
 		return nil
 	}
-	cur, err := readUint(filepath.Join(d, "pids.current"))
+	cur, err := cgstats.ReadUint(filepath.Join(d, "pids.current"))
 	if err != nil {
 		return nil
 	}
 	p := &PidsStats{Current: cur}
-	p.Max, _ = readUint(filepath.Join(d, "pids.max"))
+	p.Max, _ = cgstats.ReadUint(filepath.Join(d, "pids.max"))
 	return p
 }
 
@@ -412,13 +414,13 @@ func readHugetlb(d string, v2 bool) []HugetlbStat {
 		if size == "" || strings.Contains(size, ".") {
 			continue // hugetlb.<size>.rsvd.*
 		}
-		usage, err := readUint(m)
+		usage, err := cgstats.ReadUint(m)
 		if err != nil {
 			continue
 		}
 		h := HugetlbStat{PageSize: size, Usage: usage}
 		if !v2 {
-			if peak, err := readUint(filepath.Join(d, "hugetlb."+size+".max_usage_in_bytes")); err == nil {
+			if peak, err := cgstats.ReadUint(filepath.Join(d, "hugetlb."+size+".max_usage_in_bytes")); err == nil {
 				h.MaxUsage, h.HasMax = peak, true
 			}
 		}
@@ -471,19 +473,19 @@ func readSpecv1(cpuDir, memDir string) *SpecStats {
 	s := &SpecStats{}
 	found := false
 	if cpuDir != "" {
-		if v, err := readUint(filepath.Join(cpuDir, "cpu.cfs_period_us")); err == nil {
+		if v, err := cgstats.ReadUint(filepath.Join(cpuDir, "cpu.cfs_period_us")); err == nil {
 			s.CPUPeriod, found = v, true
 		}
 		if v, err := readInt(filepath.Join(cpuDir, "cpu.cfs_quota_us")); err == nil && v > 0 {
 			s.CPUQuota = uint64(v)
 		}
-		if v, err := readUint(filepath.Join(cpuDir, "cpu.shares")); err == nil {
+		if v, err := cgstats.ReadUint(filepath.Join(cpuDir, "cpu.shares")); err == nil {
 			s.CPUShares, found = v, true
 		}
 	}
 	if memDir != "" {
 		limited := func(name string) uint64 {
-			v, err := readUint(filepath.Join(memDir, name))
+			v, err := cgstats.ReadUint(filepath.Join(memDir, name))
 			if err != nil || v >= v1Unlimited {
 				return 0
 			}
@@ -515,21 +517,21 @@ func readSpecv2(d string) *SpecStats {
 			s.CPUPeriod, _ = strconv.ParseUint(fs[1], 10, 64)
 		}
 	}
-	if w, err := readUint(filepath.Join(d, "cpu.weight")); err == nil && w > 0 {
+	if w, err := cgstats.ReadUint(filepath.Join(d, "cpu.weight")); err == nil && w > 0 {
 		found = true
 		// The inverse of runc's shares-to-weight conversion, as cAdvisor
 		// does it.
 		s.CPUShares = 2 + ((w-1)*262142)/9999
 	}
-	if v, err := readUint(filepath.Join(d, "memory.max")); err == nil {
+	if v, err := cgstats.ReadUint(filepath.Join(d, "memory.max")); err == nil {
 		found = true
 		s.MemoryLimit = v
-		if swap, err := readUint(filepath.Join(d, "memory.swap.max")); err == nil && v > 0 && swap > 0 {
+		if swap, err := cgstats.ReadUint(filepath.Join(d, "memory.swap.max")); err == nil && v > 0 && swap > 0 {
 			// The CRI's swap limit is memory plus swap, as on v1.
 			s.MemorySwapLimit = v + swap
 		}
 	}
-	s.MemoryReservation, _ = readUint(filepath.Join(d, "memory.low"))
+	s.MemoryReservation, _ = cgstats.ReadUint(filepath.Join(d, "memory.low"))
 	if !found {
 		return nil
 	}
@@ -673,51 +675,10 @@ func addHugetlb(a, b []HugetlbStat) []HugetlbStat {
 	return a
 }
 
-func sub(a, b uint64) uint64 {
-	if b > a {
-		return 0
-	}
-	return a - b
-}
-
-// readUint reads a file holding one number; "max" (v2's unlimited) is 0.
-func readUint(p string) (uint64, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0, err
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "max" {
-		return 0, nil
-	}
-	return strconv.ParseUint(s, 10, 64)
-}
-
 func readInt(p string) (int64, error) {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return 0, err
 	}
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-}
-
-// readKV reads "key value" lines.
-func readKV(p string) (map[string]uint64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]uint64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64); err == nil {
-			out[k] = n
-		}
-	}
-	return out, sc.Err()
 }

@@ -156,35 +156,25 @@ func (c *Controller) Run(ctx context.Context, req *runtimeapi.RunPodSandboxReque
 		if got.ConfigHash != sb.ConfigHash {
 			return "", fmt.Errorf("sandbox name %q is used by sandbox %s with a different configuration: %w", name, got.ID, errdefs.ErrAlreadyExists)
 		}
-		select {
-		case <-got.ready:
-			if got.err != nil {
-				return "", got.err
-			}
-			return got.ID, nil
-		case <-ctx.Done():
-			return "", ctx.Err()
+		if err := got.Wait(ctx); err != nil {
+			return "", err
 		}
+		return got.ID, nil
 	}
 	logger := klog.FromContext(ctx).WithValues("sandbox", id, "pod", md.GetNamespace()+"/"+md.GetName())
 	go func() {
 		wctx := klog.NewContext(context.WithoutCancel(ctx), logger)
-		sb.err = c.create(wctx, sb)
-		close(sb.ready)
-		if sb.err == nil {
+		err := c.create(wctx, sb)
+		sb.Finish(err)
+		if err == nil {
 			c.emit(runtimeapi.ContainerEventType_CONTAINER_CREATED_EVENT, sb.ID)
 			c.emit(runtimeapi.ContainerEventType_CONTAINER_STARTED_EVENT, sb.ID)
 		}
 	}()
-	select {
-	case <-sb.ready:
-		if sb.err != nil {
-			return "", sb.err
-		}
-		return id, nil
-	case <-ctx.Done():
-		return "", ctx.Err()
+	if err := sb.Wait(ctx); err != nil {
+		return "", err
 	}
+	return id, nil
 }
 
 func stepErr(step string, err error) error { return fmt.Errorf("%s: %w", step, err) }
@@ -453,7 +443,7 @@ func (c *Controller) Stop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	<-sb.ready // a sandbox still being created is stopped once it exists
+	<-sb.Created() // a sandbox still being created is stopped once it exists
 	if !c.Store.byIDExists(sb.ID) {
 		return nil
 	}

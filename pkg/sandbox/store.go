@@ -78,15 +78,12 @@ type Sandbox struct {
 	// Config is the request it was created from (immutable).
 	Config *runtimeapi.PodSandboxConfig
 	store.Object[Metadata, Status]
-
-	// ready is closed when creation has finished, successfully or not.
-	ready chan struct{}
-	err   error
+	store.Creation
 }
 
 // newSandbox makes the in-memory sandbox for a new request.
 func newSandbox(md Metadata, cfg *runtimeapi.PodSandboxConfig) (*Sandbox, error) {
-	sb := &Sandbox{Metadata: md, Config: cfg, ready: make(chan struct{})}
+	sb := &Sandbox{Metadata: md, Config: cfg}
 	return sb, sb.Init(&sb.Metadata, cfg, Status{State: StateCreating})
 }
 
@@ -99,12 +96,12 @@ type Store struct {
 func NewStore(db *bolt.DB) (*Store, error) {
 	st := &Store{}
 	idx, err := store.Open(db, "sandboxes", "sandbox", func(id string, v []byte) (*Sandbox, string, error) {
-		sb := &Sandbox{Config: &runtimeapi.PodSandboxConfig{}, ready: make(chan struct{})}
+		sb := &Sandbox{Config: &runtimeapi.PodSandboxConfig{}}
 		if err := sb.Decode(v, &sb.Metadata, sb.Config); err != nil {
 			return nil, "", err
 		}
 		sb.Attach(st, id)
-		close(sb.ready)
+		sb.Finish(nil)
 		return sb, sb.Name, nil
 	})
 	st.index = idx

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"sync"
 
@@ -103,4 +104,38 @@ func (o *Object[M, S]) Decode(b []byte, md *M, config proto.Message) error {
 	*md = r.Metadata
 	o.md, o.config, o.status = md, r.Config, r.Status
 	return nil
+}
+
+// Creation is an object's creation, which goes on when the caller that
+// started it gives up (kubelet's RPC deadline), so that a retry of the same
+// request can join it rather than fail on the name it reserved.
+type Creation struct {
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+func (c *Creation) init() { c.once.Do(func() { c.done = make(chan struct{}) }) }
+
+// Finish records how the creation ended and wakes whoever waits for it.
+func (c *Creation) Finish(err error) {
+	c.init()
+	c.err = err
+	close(c.done)
+}
+
+// Created is closed once the creation has ended, well or not.
+func (c *Creation) Created() <-chan struct{} {
+	c.init()
+	return c.done
+}
+
+// Wait returns how the creation ended, or ctx's error if ctx ends first.
+func (c *Creation) Wait(ctx context.Context) error {
+	select {
+	case <-c.Created():
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

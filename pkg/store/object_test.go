@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -88,5 +89,24 @@ func TestObjectUpdateFailureChangesNothing(t *testing.T) {
 	}
 	if len(w.puts) != 0 {
 		t.Fatalf("written: %v", w.puts)
+	}
+}
+
+func TestCreation(t *testing.T) {
+	var c Creation
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait before Finish = %v, want the context's error", err)
+	}
+	failed := errors.New("runc said no")
+	go c.Finish(failed)
+	<-c.Created()
+	if err := c.Wait(context.Background()); !errors.Is(err, failed) {
+		t.Fatalf("Wait = %v", err)
+	}
+	// A joining retry gets the same outcome.
+	if err := c.Wait(context.Background()); !errors.Is(err, failed) {
+		t.Fatalf("second Wait = %v", err)
 	}
 }
