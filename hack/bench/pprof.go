@@ -58,45 +58,40 @@ func profileWindow(ctx context.Context, in *instance, sock, dir string, window t
 	done := make(chan error, 1)
 	go func() { done <- fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(window.Seconds())), cpuFile) }()
 	s := &pprofSummary{window: window}
-	for {
-		select {
-		case err := <-done:
-			if err != nil {
-				return nil, fmt.Errorf("CPU profile: %w", err)
-			}
-			if err := fetch("/debug/pprof/heap", heapFile); err != nil {
-				return nil, fmt.Errorf("heap profile: %w", err)
-			}
-			var err2 error
-			if s.cpu, s.cpuTop, err2 = pprofTop(ctx, cpuFile, 8); err2 != nil {
-				return nil, err2
-			}
-			_, cum, err2 := pprofTop(ctx, cpuFile, 200, "-cum")
-			if err2 != nil {
-				return nil, err2
-			}
-			for _, l := range cum {
-				if strings.HasPrefix(l, "github.com/cri-rt/cri-rt/") && len(s.cpuOurs) < 8 {
-					s.cpuOurs = append(s.cpuOurs, strings.TrimPrefix(l, "github.com/cri-rt/cri-rt/"))
-				}
-			}
-			if s.heap, s.heapTop, err2 = pprofTop(ctx, heapFile, 8, "-sample_index=inuse_space"); err2 != nil {
-				return nil, err2
-			}
-			return s, nil
-		default:
-		}
-		// Lifecycles that end after the window are not counted.
+	// Lifecycles back to back while the profile runs; one that ends after
+	// the window is not counted.
+	for end := time.Now().Add(window); ; {
 		if err := lifecycle(ctx, in, 0, 1, results{}); err != nil {
 			return nil, err
 		}
-		select {
-		case err := <-done:
-			done <- err
-		default:
-			s.lifecycles++
+		if time.Now().After(end) {
+			break
+		}
+		s.lifecycles++
+	}
+	if err := <-done; err != nil {
+		return nil, fmt.Errorf("CPU profile: %w", err)
+	}
+	if err := fetch("/debug/pprof/heap", heapFile); err != nil {
+		return nil, fmt.Errorf("heap profile: %w", err)
+	}
+	var err error
+	if s.cpu, s.cpuTop, err = pprofTop(ctx, cpuFile, 8); err != nil {
+		return nil, err
+	}
+	_, cum, err := pprofTop(ctx, cpuFile, 200, "-cum")
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range cum {
+		if strings.HasPrefix(l, "github.com/cri-rt/cri-rt/") && len(s.cpuOurs) < 8 {
+			s.cpuOurs = append(s.cpuOurs, strings.TrimPrefix(l, "github.com/cri-rt/cri-rt/"))
 		}
 	}
+	if s.heap, s.heapTop, err = pprofTop(ctx, heapFile, 8, "-sample_index=inuse_space"); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // pprofTop runs go tool pprof -top and returns its total line and the top

@@ -39,11 +39,6 @@ func registerStateGauges(set *metrics.Set, pods *server.Options, images *image.S
 				n++
 			}
 		}
-		for _, sb := range pods.SandboxStore.List() {
-			if monitor.Running(pods.Sandboxes.MonitorDir(sb.ID)) {
-				n++
-			}
-		}
 		return float64(n)
 	})
 	set.Gauge("image_store_bytes", "Bytes used by unpacked layers and stored blobs.", func() float64 {

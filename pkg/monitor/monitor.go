@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -155,6 +156,9 @@ type Pending struct {
 	goPipe   *os.File // write end; closed by Go and Abandon
 	results  chan syncResult
 	syncPipe *os.File
+
+	reapOnce sync.Once
+	reapErr  error
 }
 
 // Start starts a monitor that waits, before it creates the container, for
@@ -248,7 +252,7 @@ func (p *Pending) Go(ctx context.Context, more ...string) (*Info, error) {
 func (p *Pending) Abandon() {
 	_ = p.goPipe.Close()
 	defer p.syncPipe.Close()
-	defer p.reap()
+	defer func() { _ = p.reap() }()
 	timeout := time.After(cancelGrace)
 	for {
 		select {
@@ -265,15 +269,19 @@ func (p *Pending) Abandon() {
 
 // reap waits for a monitor that has ended, or is ending, without having
 // created a container. (One that has created its container lives as long
-// as it: its end is the Watcher's business, which reaps it too.)
-func (p *Pending) reap() { _ = p.cmd.Wait() }
+// as it: its end is the Watcher's business, which reaps it too.) It returns
+// the monitor's exit, and may be called more than once.
+func (p *Pending) reap() error {
+	p.reapOnce.Do(func() { p.reapErr = p.cmd.Wait() })
+	return p.reapErr
+}
 
 // wait reads the monitor's reports until the container is created or not.
 func (p *Pending) wait(ctx context.Context) (_ *Info, retErr error) {
 	defer p.syncPipe.Close()
 	defer func() {
 		if retErr != nil {
-			p.reap()
+			_ = p.reap()
 		}
 	}()
 	cfg := p.cfg
@@ -294,7 +302,7 @@ func (p *Pending) wait(ctx context.Context) (_ *Info, retErr error) {
 				}
 				deleteContainer(cfg)
 				msg := "monitor exited without reporting"
-				if serr := p.cmd.Wait(); serr != nil {
+				if serr := p.reap(); serr != nil {
 					msg += " (" + serr.Error() + ")"
 				}
 				if tail := lastLine(filepath.Join(cfg.StateDir, protocol.MonitorLogFile)); tail != "" {

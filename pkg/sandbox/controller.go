@@ -99,10 +99,6 @@ func (c *Controller) SetContainers(cs Containers) { c.containers = cs }
 // rootfs and shm mount points, hostname/hosts/resolv.conf and monitor state.
 func (c *Controller) Dir(id string) string { return filepath.Join(c.Config.State, "sandboxes", id) }
 
-// MonitorDir is the state dir of the pause container's monitor, which
-// sandboxes made by earlier versions of cri-rt have.
-func (c *Controller) MonitorDir(id string) string { return filepath.Join(c.Dir(id), "monitor") }
-
 func configHash(cfg *runtimeapi.PodSandboxConfig, handler string) string {
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(cfg)
 	h := sha256.Sum256(append(b, handler...))
@@ -381,8 +377,7 @@ func (c *Controller) setupNetwork(ctx context.Context, sb *Sandbox, undo *rollba
 	return done
 }
 
-// watch marks the sandbox NotReady when its pause container exits (pid is
-// pause's, or, for a sandbox of an earlier cri-rt, its monitor's).
+// watch marks the sandbox NotReady when its pause container (pid) exits.
 func (c *Controller) watch(sb *Sandbox, pid int) {
 	if c.Watcher == nil || pid <= 0 {
 		return
@@ -496,30 +491,18 @@ func (c *Controller) stopPause(ctx context.Context, sb *Sandbox) error {
 		return err
 	}
 	st := sb.Status()
-	if pid := watchedPid(st); pid > 0 && alive(pid) {
+	if st.Pid > 0 && alive(st.Pid) {
 		// pause holds no state worth a graceful stop.
 		if err := rt.Kill(ctx, sb.ID, syscall.SIGKILL, false); err != nil && !errdefs.IsNotFound(err) {
 			klog.FromContext(ctx).Error(err, "Killing pause", "sandbox", sb.ID)
 		}
-		if !monitor.WaitGone(pid, 10*time.Second) && st.MonitorPid > 0 {
-			_ = unix.Kill(st.MonitorPid, unix.SIGKILL)
-			monitor.WaitGone(st.MonitorPid, 2*time.Second)
-		}
+		// Bounded: the delete below kills what is left, or says why not.
+		monitor.WaitGone(st.Pid, 10*time.Second)
 	}
 	if err := rt.DeleteStopped(ctx, sb.ID); err != nil {
 		return fmt.Errorf("deleting pause container of sandbox %s: %w", sb.ID, err)
 	}
 	return nil
-}
-
-// watchedPid is the process whose end means the sandbox's end: pause, or
-// for a sandbox made by an earlier cri-rt that ran pause under a monitor,
-// that monitor.
-func watchedPid(st Status) int {
-	if st.MonitorPid > 0 {
-		return st.MonitorPid
-	}
-	return st.Pid
 }
 
 // releaseNetwork runs CNI DEL once (with an empty netns path if the
@@ -637,8 +620,8 @@ func (c *Controller) Recover(ctx context.Context) error {
 			if err := c.Remove(ctx, sb.ID); err != nil {
 				errs = append(errs, err)
 			}
-		case st.State == StateReady && c.pauseAlive(sb, st):
-			c.watch(sb, watchedPid(st))
+		case st.State == StateReady && pauseAlive(sb.ID, st.Pid):
+			c.watch(sb, st.Pid)
 		default:
 			if st.State == StateReady {
 				logger.Info("Pause container died while cri-rt was down; sandbox is NotReady", "sandbox", sb.ID)
@@ -673,30 +656,17 @@ func (c *Controller) Recover(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// pauseAlive tells whether the sandbox's pause container still runs.
-func (c *Controller) pauseAlive(sb *Sandbox, st Status) bool {
-	if st.MonitorPid > 0 {
-		return monitorAlive(c.MonitorDir(sb.ID), st.MonitorPid)
-	}
-	if st.Pid <= 0 || !alive(st.Pid) || monitor.WaitGone(st.Pid, 0) {
+// pauseAlive tells whether the pause container (pid) of sandbox id still
+// runs. (Sandboxes of an earlier cri-rt, whose pause had a monitor, record
+// pause's pid too: the monitor ends with it.)
+func pauseAlive(id string, pid int) bool {
+	if pid <= 0 || monitor.WaitGone(pid, 0) {
 		return false
 	}
 	// Guard against pid reuse: the process must be in the sandbox's
 	// cgroup, whose path ends with the sandbox ID with either driver.
-	cgroups, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.Pid))
-	return err == nil && strings.Contains(string(cgroups), sb.ID)
-}
-
-func monitorAlive(stateDir string, pid int) bool {
-	if pid <= 0 || !alive(pid) {
-		return false
-	}
-	if _, err := monitor.ReadExit(stateDir); err == nil {
-		return false
-	}
-	// Guard against pid reuse: the process must be a monitor.
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(cmdline), "cri-rt-monitor")
+	cgroups, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return err == nil && strings.Contains(string(cgroups), id)
 }
 
 func alive(pid int) bool { return unix.Kill(pid, 0) == nil }

@@ -56,12 +56,9 @@ type Metadata struct {
 
 // Status changes over the sandbox's life, only through Sandbox.Update.
 type Status struct {
-	State State `json:"state"`
-	Pid   int   `json:"pid,omitempty"` // pause
-	// MonitorPid is pause's monitor, only in sandboxes made by a cri-rt
-	// that ran one (pause now runs without).
-	MonitorPid int                 `json:"monitorPid,omitempty"`
-	Network    *network.Attachment `json:"network,omitempty"`
+	State   State               `json:"state"`
+	Pid     int                 `json:"pid,omitempty"` // pause
+	Network *network.Attachment `json:"network,omitempty"`
 	// NetworkReleased is set once CNI DEL succeeded, so it is not repeated.
 	NetworkReleased bool      `json:"networkReleased,omitempty"`
 	StoppedAt       time.Time `json:"stoppedAt,omitempty"`

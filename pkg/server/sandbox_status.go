@@ -22,7 +22,7 @@ func (s *Service) PodSandboxStatus(ctx context.Context, r *runtimeapi.PodSandbox
 	if r.GetVerbose() {
 		st := sb.Status()
 		info := map[string]any{
-			"pid": st.Pid, "monitorPid": st.MonitorPid, "netnsPath": sb.NetNSPath, "name": sb.Name,
+			"pid": st.Pid, "netnsPath": sb.NetNSPath, "name": sb.Name,
 			"runtimeHandler": sb.RuntimeHandler, "image": s.config.SandboxImage, "config": sb.Config,
 		}
 		if st.Network != nil {
