@@ -138,6 +138,7 @@ func (c *Controller) Create(ctx context.Context, req *runtimeapi.CreateContainer
 	// The container's dir first, with its mode: the monitor would make it
 	// 0700, which a user-namespaced pod's root could not traverse.
 	if err := os.MkdirAll(filepath.Join(c.Dir(ctr.ID), "rootfs"), 0o711); err != nil {
+		_ = os.RemoveAll(c.Dir(ctr.ID))
 		return "", err
 	}
 	// The monitor starts first, and gets ready while the record is
